@@ -1,0 +1,206 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hotcert/hotcert/atomicfile"
+)
+
+// File keeps state in a directory:
+//
+//	<dir>/account/key.pem, account.json
+//	<dir>/certs/<name>/state.json, <key type>.pem
+//
+// Every write is atomic, keys are 0600 and directories 0700.
+type File struct {
+	dir string
+}
+
+var safeName = regexp.MustCompile(`^[a-z0-9_][a-z0-9._-]*$`)
+
+// NewFile opens (and creates) the state directory.
+func NewFile(dir string) (*File, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "account"), filepath.Join(dir, "certs")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("open state dir: %w", err)
+		}
+	}
+	return &File{dir: dir}, nil
+}
+
+// Dir is the state directory.
+func (f *File) Dir() string { return f.dir }
+
+// Account loads the stored account, or ErrNotFound.
+func (f *File) Account() (*Account, error) {
+	key, err := os.ReadFile(filepath.Join(f.dir, "account", "key.pem"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("load account: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load account: %w", err)
+	}
+	a := &Account{KeyPEM: key}
+	b, err := os.ReadFile(filepath.Join(f.dir, "account", "account.json"))
+	if err == nil {
+		err = json.Unmarshal(b, a)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("load account: %w", err)
+	}
+	return a, nil
+}
+
+// SaveAccount stores the account key (first, so a crash never leaves a URI
+// without its key) and then its metadata.
+func (f *File) SaveAccount(a *Account) error {
+	if err := atomicfile.Write(filepath.Join(f.dir, "account", "key.pem"), a.KeyPEM, 0o600); err != nil {
+		return fmt.Errorf("save account: %w", err)
+	}
+	b, _ := json.MarshalIndent(a, "", "  ")
+	if err := atomicfile.Write(filepath.Join(f.dir, "account", "account.json"), b, 0o600); err != nil {
+		return fmt.Errorf("save account: %w", err)
+	}
+	return nil
+}
+
+func (f *File) certDir(name string) (string, error) {
+	if !safeName.MatchString(name) || strings.Contains(name, "..") {
+		return "", fmt.Errorf("certificate name %q: %w", name, ErrBadName)
+	}
+	return filepath.Join(f.dir, "certs", name), nil
+}
+
+// ErrBadName is returned for a certificate name that cannot be a file name.
+var ErrBadName = errors.New("invalid certificate name")
+
+// Get loads one certificate's record with its bundles.
+func (f *File) Get(name string) (*Record, error) {
+	dir, err := f.certDir(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("load %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	r := &Record{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("load %s: state.json: %w", name, err)
+	}
+	r.Name = name
+	r.Bundles = map[string]Bundle{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	for _, e := range ents {
+		kt, ok := strings.CutSuffix(e.Name(), ".pem")
+		if !ok || strings.HasPrefix(kt, ".") {
+			continue
+		}
+		pem, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", name, err)
+		}
+		r.Bundles[kt] = Bundle{KeyType: kt, PEM: pem}
+	}
+	return r, nil
+}
+
+// List loads every record, sorted by name. A record that cannot be read is
+// reported rather than skipped: silently forgetting a certificate would make
+// hotcert order it again.
+func (f *File) List() ([]*Record, error) {
+	ents, err := os.ReadDir(filepath.Join(f.dir, "certs"))
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	var out []*Record
+	for _, e := range ents {
+		if !e.IsDir() || !safeName.MatchString(e.Name()) {
+			continue
+		}
+		r, err := f.Get(e.Name())
+		if errors.Is(err, ErrNotFound) {
+			continue // created but never saved: nothing to remember
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Put saves a record. Bundles are written before the state that refers to
+// them, and bundles of key types the record no longer has are deleted.
+func (f *File) Put(r *Record) error {
+	dir, err := f.certDir(r.Name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save %s: %w", r.Name, err)
+	}
+	for kt, b := range r.Bundles {
+		if err := f.writeBundle(dir, kt, b.PEM); err != nil {
+			return fmt.Errorf("save %s: %w", r.Name, err)
+		}
+	}
+	if err := f.pruneBundles(dir, r.Bundles); err != nil {
+		return fmt.Errorf("save %s: %w", r.Name, err)
+	}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	if err := atomicfile.Write(filepath.Join(dir, "state.json"), b, 0o600); err != nil {
+		return fmt.Errorf("save %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+func (f *File) writeBundle(dir, kt string, pem []byte) error {
+	p := filepath.Join(dir, kt+".pem")
+	if old, err := os.ReadFile(p); err == nil && string(old) == string(pem) {
+		return nil
+	}
+	return atomicfile.Write(p, pem, 0o600)
+}
+
+func (f *File) pruneBundles(dir string, keep map[string]Bundle) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		kt, ok := strings.CutSuffix(e.Name(), ".pem")
+		if _, kept := keep[kt]; ok && !kept {
+			if err := atomicfile.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Delete forgets a certificate entirely, keys included.
+func (f *File) Delete(name string) error {
+	dir, err := f.certDir(name)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+// Package store persists hotcert's state: the ACME account, and for each
+// certificate its bundles and its issuance history. The history (attempts,
+// next attempt, an order in flight) is persisted with the certificate so that
+// a restart or a crash loop never resets the backoff and never re-orders a
+// certificate that is still valid.
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned for a certificate or account the store does not hold.
+var ErrNotFound = errors.New("not found")
+
+// Account is the ACME account hotcert registered or was given.
+type Account struct {
+	KeyPEM    []byte `json:"-"`
+	URI       string `json:"uri"`
+	Directory string `json:"directory"`
+}
+
+// Bundle is one issued certificate of one key type: the private key, the leaf
+// and the chain, in the order HAProxy wants them (leaf, chain, key).
+type Bundle struct {
+	KeyType string `json:"key_type"`
+	PEM     []byte `json:"-"`
+}
+
+// Record is everything hotcert knows about one certificate name.
+type Record struct {
+	Name     string   `json:"name"`
+	Domains  []string `json:"domains"`
+	KeyTypes []string `json:"key_types"`
+	// Bundles by key type. Loaded from separate 0600 files.
+	Bundles map[string]Bundle `json:"-"`
+
+	// Attempts counts consecutive failed (or interrupted) orders.
+	Attempts    int       `json:"attempts,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	// Permanent is set when the CA refused the request in a way that retrying
+	// cannot fix; the certificate then waits for an edit or a manual renew.
+	Permanent bool `json:"permanent,omitempty"`
+	// Ordering is set, and persisted, before an order is placed and cleared
+	// when it ends; finding it set at start-up means hotcert died mid-order.
+	Ordering bool `json:"ordering,omitempty"`
+
+	// ARI (RFC 9773) state: the CA's suggested window and when to ask again.
+	ARIStart   time.Time `json:"ari_start,omitzero"`
+	ARIEnd     time.Time `json:"ari_end,omitzero"`
+	ARICheckAt time.Time `json:"ari_check_at,omitzero"`
+	// Jitter is the fixed random point inside a renewal window, in [0,1),
+	// so that the chosen moment does not move at every pass.
+	Jitter float64 `json:"jitter"`
+
+	// RemovedAt is when the name left the domains file; the key and state are
+	// kept for a grace period so that re-adding it costs no new order.
+	RemovedAt time.Time `json:"removed_at,omitzero"`
+}
+
+// Clone returns a deep enough copy for the caller to modify freely.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Domains = append([]string(nil), r.Domains...)
+	c.KeyTypes = append([]string(nil), r.KeyTypes...)
+	c.Bundles = make(map[string]Bundle, len(r.Bundles))
+	for k, v := range r.Bundles {
+		c.Bundles[k] = v
+	}
+	return &c
+}
