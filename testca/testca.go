@@ -1,0 +1,226 @@
+// Package testca runs a Pebble ACME CA in-process, with its own DNS server, for integration tests
+// and the demo. It is a real package (not _test) because `make demo` uses it too.
+//
+// Pebble reads PEBBLE_VA_NOSLEEP, PEBBLE_WFE_NONCEREJECT and PEBBLE_AUTHZREUSE from the
+// environment when Start builds it; setting them is left to the caller.
+package testca
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/letsencrypt/challtestsrv"
+	"github.com/letsencrypt/pebble/v2/ca"
+	"github.com/letsencrypt/pebble/v2/db"
+	"github.com/letsencrypt/pebble/v2/va"
+	"github.com/letsencrypt/pebble/v2/wfe"
+)
+
+// Options configures the CA.
+type Options struct {
+	HTTPPort   int               // port Pebble's VA connects to for http-01
+	RequireEAB bool              // refuse accounts without external account binding
+	EABKeys    map[string]string // key id -> base64url HMAC key
+	Blocklist  []string          // domains Pebble refuses
+	Logger     io.Writer         // Pebble's log; nil → io.Discard
+}
+
+// CA is a running Pebble instance.
+type CA struct {
+	DirectoryURL  string // https://127.0.0.1:<port>/dir
+	ManagementURL string // https://127.0.0.1:<port>
+	RootsPEM      []byte // PEM to trust for the ACME and management listeners' TLS
+	DNSAddr       string // 127.0.0.1:<port>; every name resolves to 127.0.0.1 (A only)
+
+	acme   *http.Server
+	mgmt   *http.Server
+	dns    *challtestsrv.ChallSrv
+	client *http.Client
+	orders atomic.Int64
+}
+
+// Profiles offered by the test CA, as in Pebble's own test configuration.
+var profiles = map[string]ca.Profile{
+	"default":    {Description: "The profile you know and love", ValidityPeriod: 90 * 24 * 3600},
+	"shortlived": {Description: "A short-lived cert profile", ValidityPeriod: 6 * 24 * 3600},
+}
+
+const newOrderPath = "/order-plz"
+
+// Start runs Pebble and its DNS server on loopback ports chosen by the kernel.
+func Start(opts Options) (*CA, error) {
+	w := opts.Logger
+	if w == nil {
+		w = io.Discard
+	}
+	logger := log.New(w, "Pebble ", log.LstdFlags)
+	tlsConf, rootsPEM, err := selfSignedTLS()
+	if err != nil {
+		return nil, fmt.Errorf("testca: tls: %w", err)
+	}
+	c := &CA{RootsPEM: rootsPEM}
+	c.client, err = trustingClient(rootsPEM)
+	if err != nil {
+		return nil, err
+	}
+	c.dns, c.DNSAddr, err = startDNS(logger)
+	if err != nil {
+		return nil, err
+	}
+	store := db.NewMemoryStore()
+	for id, key := range opts.EABKeys {
+		if err := store.AddExternalAccountKeyByID(id, key); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("testca: eab key %q: %w", id, err)
+		}
+	}
+	for _, d := range opts.Blocklist {
+		if err := store.AddBlockedDomain(d); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("testca: blocklist %q: %w", d, err)
+		}
+	}
+	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
+	validator := va.New(logger, opts.HTTPPort, 0, false, c.DNSAddr, store)
+	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"},
+		false, opts.RequireEAB, 0, 0)
+
+	acmeAddr, err := c.serve(&c.acme, c.countOrders(front.Handler()), tlsConf)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	mgmtAddr, err := c.serve(&c.mgmt, front.ManagementHandler(), tlsConf)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.DirectoryURL = "https://" + acmeAddr + wfe.DirectoryPath
+	c.ManagementURL = "https://" + mgmtAddr
+	return c, nil
+}
+
+func (c *CA) serve(dst **http.Server, h http.Handler, tlsConf *tls.Config) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("testca: listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConf.Clone(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	*dst = srv
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	return ln.Addr().String(), nil
+}
+
+// startDNS runs challtestsrv on a free port. challtestsrv binds by address (UDP and TCP on the
+// same port), so a port is picked, released and retried if someone else grabbed it meanwhile.
+func startDNS(logger *log.Logger) (*challtestsrv.ChallSrv, string, error) {
+	var lastErr error
+	for range 5 {
+		addr, err := freePort()
+		if err != nil {
+			return nil, "", err
+		}
+		srv, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{addr}, Log: logger})
+		if err != nil {
+			return nil, "", fmt.Errorf("testca: dns: %w", err)
+		}
+		// Pebble dials the first address it resolves, AAAA first: answer A records only.
+		srv.SetDefaultDNSIPv6("")
+		srv.SetDefaultDNSIPv4("127.0.0.1")
+		srv.Run()
+		if lastErr = waitTCP(addr, 2*time.Second); lastErr == nil {
+			return srv, addr, nil
+		}
+		srv.Shutdown()
+	}
+	return nil, "", fmt.Errorf("testca: dns did not start: %w", lastErr)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("testca: pick port: %w", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return "", fmt.Errorf("testca: pick port: %w", err)
+	}
+	pc.Close()
+	return addr, nil
+}
+
+func waitTCP(addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			return conn.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close stops the listeners and the DNS server. Pebble's validation goroutines are not
+// stoppable; they end with the process.
+func (c *CA) Close() error {
+	var errs []error
+	for _, s := range []*http.Server{c.acme, c.mgmt} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	if c.dns != nil {
+		c.dns.Shutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// Orders reports how many newOrder requests Pebble accepted.
+func (c *CA) Orders() int { return int(c.orders.Load()) }
+
+func (c *CA) countOrders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != newOrderPath {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if rec.status == http.StatusCreated {
+			c.orders.Add(1)
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// SetTXT adds a TXT record to the in-process DNS, for dns-01 tests.
+func (c *CA) SetTXT(host, value string) { c.dns.AddDNSTXTRecord(host, value) }
+
+// ClearTXT removes every TXT record of host.
+func (c *CA) ClearTXT(host string) { c.dns.DeleteDNSTXTRecord(host) }
