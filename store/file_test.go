@@ -16,7 +16,7 @@ func TestFileRoundTripAndModes(t *testing.T) {
 	}
 	when := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	r := &Record{Name: "shop", Domains: []string{"a.test", "b.test"}, KeyTypes: []string{"ecdsa-p256", "rsa2048"},
-		Bundles: map[string]Bundle{"ecdsa-p256": {KeyType: "ecdsa-p256", PEM: []byte("E")}, "rsa2048": {KeyType: "rsa2048", PEM: []byte("R")}},
+		Bundles:  map[string]Bundle{"ecdsa-p256": {KeyType: "ecdsa-p256", PEM: []byte("E")}, "rsa2048": {KeyType: "rsa2048", PEM: []byte("R")}},
 		Attempts: 2, NextAttempt: when, LastError: "boom", Jitter: 0.5}
 	if err := f.Put(r); err != nil {
 		t.Fatal(err)

@@ -46,6 +46,9 @@ type Record struct {
 	// Ordering is set, and persisted, before an order is placed and cleared
 	// when it ends; finding it set at start-up means hotcert died mid-order.
 	Ordering bool `json:"ordering,omitempty"`
+	// Spec identifies the definition (names, key types, key file) that the
+	// last attempt was for; backoff and refusals apply only to it.
+	Spec string `json:"spec,omitempty"`
 
 	// ARI (RFC 9773) state: the CA's suggested window and when to ask again.
 	ARIStart   time.Time `json:"ari_start,omitzero"`

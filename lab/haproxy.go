@@ -1,0 +1,288 @@
+// Package lab runs a real HAProxy from a generated config on loopback
+// ports, laid out as DESIGN.md asks operators to lay out theirs. The
+// integration tests and `make demo` share it; it never touches the system's
+// own HAProxy or /etc/haproxy.
+package lab
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNoHAProxy means no haproxy binary was found.
+var ErrNoHAProxy = errors.New("haproxy is not installed (apt-get install -y haproxy)")
+
+// HAProxy is one running instance and its files.
+type HAProxy struct {
+	Bin, Dir, Config, Socket, CertDir, CrtList, MapFile string
+	HTTPSPort, HTTPPort                                 int
+	// Stderr receives HAProxy's own output; nil discards it.
+	Stderr io.Writer
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// FindHAProxy returns the haproxy binary's path.
+func FindHAProxy() (string, error) {
+	if p, err := exec.LookPath("haproxy"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", ErrNoHAProxy
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// NewHAProxy writes a config into dir (a placeholder default certificate as
+// the crt-list's first line, the HTTP frontend routing ACME challenges to
+// challengePort and answering from a map) and checks it with haproxy -c.
+func NewHAProxy(dir string, challengePort int) (*HAProxy, error) {
+	bin, err := FindHAProxy()
+	if err != nil {
+		return nil, err
+	}
+	h := &HAProxy{Bin: bin, Dir: dir, Socket: filepath.Join(dir, "admin.sock"), CertDir: filepath.Join(dir, "certs"),
+		CrtList: filepath.Join(dir, "certs.list"), MapFile: filepath.Join(dir, "acme.map"), Config: filepath.Join(dir, "haproxy.cfg")}
+	if h.HTTPSPort, err = FreePort(); err != nil {
+		return nil, err
+	}
+	if h.HTTPPort, err = FreePort(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(h.CertDir, 0o700); err != nil {
+		return nil, err
+	}
+	def := filepath.Join(dir, "default.pem")
+	if err := writePlaceholder(def); err != nil {
+		return nil, err
+	}
+	files := map[string]string{h.CrtList: def + "\n", h.MapFile: "", h.Config: h.config(challengePort)}
+	for p, c := range files {
+		if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if out, err := exec.Command(h.Bin, "-c", "-f", h.Config).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("haproxy -c: %w\n%s", err, out)
+	}
+	return h, nil
+}
+
+func (h *HAProxy) config(challengePort int) string {
+	return fmt.Sprintf(`global
+    stats socket %[1]s mode 600 level admin
+    stats timeout 30s
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend https
+    bind 127.0.0.1:%[2]d ssl crt-list %[3]s noreuseport
+    http-request return status 200 content-type text/plain string "served by HAProxy"
+frontend http
+    bind 127.0.0.1:%[4]d noreuseport
+    http-request return status 200 content-type text/plain lf-string "%%[path,field(-1,/),map(%[5]s)]" if { path_beg /.well-known/acme-challenge/ } { path,field(-1,/),map(%[5]s) -m found }
+    acl acme path_beg /.well-known/acme-challenge/
+    use_backend hotcert_acme if acme
+backend hotcert_acme
+    server hotcert 127.0.0.1:%[6]d
+`, h.Socket, h.HTTPSPort, h.CrtList, h.HTTPPort, h.MapFile, challengePort)
+}
+
+// Start runs HAProxy in the foreground (-db) and waits for its socket.
+func (h *HAProxy) Start() error {
+	os.Remove(h.Socket)
+	h.cmd = exec.Command(h.Bin, "-db", "-f", h.Config)
+	h.cmd.Stdout, h.cmd.Stderr = h.Stderr, h.Stderr
+	if err := h.cmd.Start(); err != nil {
+		return fmt.Errorf("start haproxy: %w", err)
+	}
+	h.done = make(chan struct{})
+	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(h.cmd, h.done)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := h.CLI("show info"); err == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.Stop()
+	return errors.New("haproxy did not open its stats socket within 10 s")
+}
+
+// Running reports whether the process started by Start is still alive.
+func (h *HAProxy) Running() bool {
+	if h.done == nil {
+		return false
+	}
+	select {
+	case <-h.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop kills HAProxy and waits for it.
+func (h *HAProxy) Stop() {
+	if h.cmd != nil && h.cmd.Process != nil {
+		h.cmd.Process.Kill()
+		<-h.done
+	}
+}
+
+// Restart stops HAProxy and starts it from the same files, as a reboot
+// would: whatever it serves afterwards came from disk.
+func (h *HAProxy) Restart() error {
+	h.Stop()
+	return h.Start()
+}
+
+// CLI runs one command on the stats socket and returns the reply.
+func (h *HAProxy) CLI(cmd string) (string, error) {
+	c, err := net.DialTimeout("unix", h.Socket, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+// Pid is the worker's pid as HAProxy reports it in show info.
+func (h *HAProxy) Pid() (int, error) {
+	out, err := h.CLI("show info")
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Pid: "); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("no Pid in show info: %q", out)
+}
+
+// Served does a TLS handshake with SNI and returns the leaf HAProxy sent.
+func (h *HAProxy) Served(sni string, cfg *tls.Config) (*x509.Certificate, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	cfg = cfg.Clone()
+	cfg.ServerName, cfg.InsecureSkipVerify = sni, true
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", h.HTTPSPort), cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+// WaitServed waits until HAProxy serves, for sni, the leaf of the bundle at
+// path, and returns it.
+func (h *HAProxy) WaitServed(ctx context.Context, sni, bundlePath string) (*x509.Certificate, error) {
+	last := "nothing yet"
+	for {
+		want, err := LeafFile(bundlePath)
+		if err == nil {
+			got, serr := h.Served(sni, nil)
+			if serr == nil && got.SerialNumber.Cmp(want.SerialNumber) == 0 {
+				return got, nil
+			}
+			last = fmt.Sprintf("served %v (%v), bundle serial %x", serialOf(got), serr, want.SerialNumber)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("HAProxy never served %s from %s: %s", sni, bundlePath, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func serialOf(c *x509.Certificate) string {
+	if c == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("serial %x", c.SerialNumber)
+}
+
+// LeafFile parses the first certificate of a PEM file.
+func LeafFile(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return nil, fmt.Errorf("%s: no certificate", path)
+		}
+		if blk.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(blk.Bytes)
+		}
+	}
+}
+
+// writePlaceholder writes the self-signed default certificate that the first
+// crt-list line needs: an empty crt-list is a fatal config error.
+func writePlaceholder(path string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "placeholder.invalid"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
+		DNSNames: []string{"placeholder.invalid"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})...)
+	return os.WriteFile(path, out, 0o600)
+}
