@@ -1,0 +1,203 @@
+package configs
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// Config is the daemon config, hotcert.yaml.
+type Config struct {
+	File        string    `yaml:"-"` // absolute path of the file it was read from
+	ACME        ACME      `yaml:"acme"`
+	StateDir    string    `yaml:"state_dir"`
+	DomainsFile string    `yaml:"domains_file"`
+	HAProxy     []HAProxy `yaml:"haproxy"`
+	Challenge   Challenge `yaml:"challenge"`
+	DNS         DNS       `yaml:"dns"`
+	Admin       Admin     `yaml:"admin"`
+
+	pos positions // where each field was written, for Validate
+}
+
+// ACME configures the CA and the account.
+type ACME struct {
+	Directory   string `yaml:"directory"`    // default Let's Encrypt production; https, or http on loopback only
+	Email       string `yaml:"email"`        // optional contact
+	AcceptTerms bool   `yaml:"accept_terms"` // must be true: registration refuses without it
+	AccountKey  string `yaml:"account_key"`  // optional PEM file; generated and stored when empty
+	CARoots     string `yaml:"ca_roots"`     // optional PEM bundle to trust for the ACME server
+	EAB         EAB    `yaml:"eab"`
+	Profile     string `yaml:"profile"`     // empty: no profile is sent and the CA chooses
+	Concurrency int    `yaml:"concurrency"` // parallel orders; default 8, 1..64
+}
+
+// EAB is the external account binding some CAs require. Both or neither.
+type EAB struct {
+	KeyID   string `yaml:"key_id"`
+	HMACKey string `yaml:"hmac_key"`
+}
+
+// HAProxy is one HAProxy instance that hotcert pushes certificates to.
+type HAProxy struct {
+	Name    string `yaml:"name"`     // required, unique
+	Socket  string `yaml:"socket"`   // required; stats socket with level admin
+	CertDir string `yaml:"cert_dir"` // required, absolute after resolution
+	CrtList string `yaml:"crt_list"` // required, absolute after resolution
+}
+
+// Challenge configures the http-01 responder.
+type Challenge struct {
+	HTTP01Listen string `yaml:"http01_listen"` // default 127.0.0.1:8402
+	HAProxyMap   string `yaml:"haproxy_map"`   // optional: also answer through this HAProxy map
+}
+
+// DNS configures dns-01 through RFC 2136 dynamic updates with TSIG.
+type DNS struct {
+	Server             string   `yaml:"server"` // host:port; ":53" is added when the port is left out
+	Zone               string   `yaml:"zone"`
+	TSIGKey            string   `yaml:"tsig_key"`
+	TSIGAlgorithm      string   `yaml:"tsig_algorithm"` // default hmac-sha256
+	TSIGSecretFile     string   `yaml:"tsig_secret_file"`
+	TTL                int      `yaml:"ttl"`                 // default 60
+	Nameservers        []string `yaml:"nameservers"`         // host:port each; ":53" added when left out
+	PropagationTimeout Duration `yaml:"propagation_timeout"` // default 2m
+}
+
+// Admin configures the admin HTTP API.
+type Admin struct {
+	Listen    string `yaml:"listen"`     // default 127.0.0.1:8403
+	TokenFile string `yaml:"token_file"` // default <state_dir>/admin.token
+}
+
+// Defaults applied by ParseConfig to fields left empty.
+const (
+	DefaultDirectory          = "https://acme-v02.api.letsencrypt.org/directory"
+	DefaultStateDir           = "/var/lib/hotcert"
+	DefaultDomainsFile        = "domains.yaml" // next to the config file
+	DefaultConcurrency        = 8
+	DefaultHTTP01Listen       = "127.0.0.1:8402"
+	DefaultAdminListen        = "127.0.0.1:8403"
+	DefaultTSIGAlgorithm      = "hmac-sha256"
+	DefaultDNSTTL             = 60
+	DefaultPropagationTimeout = Duration(2 * time.Minute)
+)
+
+// LoadConfig reads and parses the daemon config at path.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig decodes data strictly, applies defaults, resolves relative
+// paths against the directory of file, and validates the result. Every
+// problem found comes back at once as a Problems error.
+func ParseConfig(file string, data []byte) (*Config, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("parse config %s: %w", file, err)
+	}
+	c := &Config{File: abs, pos: positions{"": {1, 1}}}
+	r := &reporter{file: abs, pos: c.pos}
+	root := parseYAML(r, data)
+	if len(r.probs) > 0 {
+		return nil, r.probs.err()
+	}
+	if root != nil {
+		(&decoder{r}).decode(root, "", reflect.ValueOf(c).Elem())
+	}
+	c.applyDefaults()
+	c.resolvePaths(filepath.Dir(abs))
+	if err := merge(r.probs, c.Validate()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	setDefault(&c.ACME.Directory, DefaultDirectory)
+	setDefault(&c.StateDir, DefaultStateDir)
+	setDefault(&c.DomainsFile, DefaultDomainsFile)
+	setDefault(&c.Challenge.HTTP01Listen, DefaultHTTP01Listen)
+	setDefault(&c.Admin.Listen, DefaultAdminListen)
+	setDefault(&c.DNS.TSIGAlgorithm, DefaultTSIGAlgorithm)
+	if c.ACME.Concurrency == 0 {
+		c.ACME.Concurrency = DefaultConcurrency
+	}
+	if c.DNS.TTL == 0 {
+		c.DNS.TTL = DefaultDNSTTL
+	}
+	if c.DNS.PropagationTimeout == 0 {
+		c.DNS.PropagationTimeout = DefaultPropagationTimeout
+	}
+	c.DNS.Server = withDNSPort(c.DNS.Server)
+	for i, ns := range c.DNS.Nameservers {
+		c.DNS.Nameservers[i] = withDNSPort(ns)
+	}
+}
+
+func setDefault(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+// withDNSPort adds port 53 to a bare host or IP, the way resolv.conf and
+// nsupdate accept nameservers.
+func withDNSPort(s string) string {
+	if s == "" {
+		return s
+	}
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return s
+	}
+	if strings.ContainsAny(s, "[]/ ") || (strings.Count(s, ":") == 1 && net.ParseIP(s) == nil) {
+		return s // malformed: leave it for Validate to report as written
+	}
+	return net.JoinHostPort(s, "53")
+}
+
+// resolvePaths makes every file path absolute, relative to the config file,
+// and fills in the admin token's default, which lives in the state dir.
+func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{
+		&c.StateDir, &c.DomainsFile, &c.ACME.AccountKey, &c.ACME.CARoots,
+		&c.Challenge.HAProxyMap, &c.DNS.TSIGSecretFile, &c.Admin.TokenFile,
+	} {
+		*p = resolve(dir, *p)
+	}
+	for i := range c.HAProxy {
+		h := &c.HAProxy[i]
+		h.CertDir = resolve(dir, h.CertDir)
+		h.CrtList = resolve(dir, h.CrtList)
+		if isSocketPath(h.Socket) {
+			h.Socket = resolve(dir, h.Socket)
+		}
+	}
+	setDefault(&c.Admin.TokenFile, filepath.Join(c.StateDir, "admin.token"))
+}
+
+func resolve(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// isSocketPath tells a unix socket path from the TCP addresses HAProxy's
+// stats socket also accepts ("ipv4@127.0.0.1:9999", "127.0.0.1:9999"),
+// which must not be joined to a directory.
+func isSocketPath(s string) bool {
+	if s == "" || strings.Contains(s, "@") {
+		return false
+	}
+	_, _, err := net.SplitHostPort(s)
+	return err != nil
+}

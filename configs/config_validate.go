@@ -1,0 +1,169 @@
+package configs
+
+import (
+	"encoding/base64"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// TSIGAlgorithms are the TSIG algorithms dns.tsig_algorithm accepts.
+var TSIGAlgorithms = []string{"hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
+
+var haproxyName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+
+// Validate reports every problem with c at once, as Problems, or nil.
+func (c *Config) Validate() error {
+	pos := c.pos
+	if pos == nil {
+		pos = positions{}
+	}
+	r := &reporter{file: c.File, pos: pos}
+	c.ACME.validate(r)
+	c.validateHAProxies(r)
+	checkHostPort(r, "challenge.http01_listen", c.Challenge.HTTP01Listen)
+	checkHostPort(r, "admin.listen", c.Admin.Listen)
+	c.DNS.validate(r)
+	return r.probs.err()
+}
+
+func (a *ACME) validate(r *reporter) {
+	checkDirectory(r, "acme.directory", a.Directory)
+	if !a.AcceptTerms {
+		r.add("acme.accept_terms", "must be true: the CA refuses to register an account without agreeing to its terms of service")
+	}
+	if a.Email != "" && !plausibleEmail(a.Email) {
+		r.add("acme.email", "%q is not an email address", a.Email)
+	}
+	if a.Concurrency < 1 || a.Concurrency > 64 {
+		r.add("acme.concurrency", "must be between 1 and 64, not %d", a.Concurrency)
+	}
+	if strings.IndexFunc(a.Profile, notToken) >= 0 {
+		r.add("acme.profile", "%q contains spaces or control characters", a.Profile)
+	}
+	switch {
+	case a.EAB.KeyID != "" && a.EAB.HMACKey == "":
+		r.add("acme.eab.hmac_key", "required when acme.eab.key_id is set")
+	case a.EAB.KeyID == "" && a.EAB.HMACKey != "":
+		r.add("acme.eab.key_id", "required when acme.eab.hmac_key is set")
+	case a.EAB.HMACKey != "" && !isBase64URL(a.EAB.HMACKey):
+		r.add("acme.eab.hmac_key", "must be base64url, as the CA shows it")
+	}
+}
+
+func checkDirectory(r *reporter, field, s string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "":
+		r.add(field, "%q is not an absolute URL", s)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		r.add(field, "must use https; http is allowed only for a loopback host, not %q", u.Hostname())
+	case u.Scheme != "https" && u.Scheme != "http":
+		r.add(field, "must be an https URL, not %s", u.Scheme)
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func plausibleEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && strings.Contains(domain, ".") &&
+		!strings.Contains(domain, "@") && strings.IndexFunc(s, notToken) < 0 && !strings.ContainsAny(s, ",;<>")
+}
+
+func notToken(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+func isBase64URL(s string) bool {
+	_, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	return err == nil
+}
+
+func (c *Config) validateHAProxies(r *reporter) {
+	if len(c.HAProxy) == 0 {
+		r.add("haproxy", "at least one HAProxy instance is required")
+	}
+	firstByName := map[string]int{}
+	for i, h := range c.HAProxy {
+		path := indexPath("haproxy", i)
+		switch j, dup := firstByName[h.Name]; {
+		case h.Name == "":
+			r.add(path+".name", "required")
+		case !haproxyName.MatchString(h.Name):
+			r.add(path+".name", "%q may contain only letters, digits, '.', '_' and '-'", h.Name)
+		case dup:
+			r.add(path+".name", "%q is already the name of haproxy[%d]", h.Name, j)
+		default:
+			firstByName[h.Name] = i
+		}
+		if h.Socket == "" {
+			r.add(path+".socket", "required")
+		}
+		checkAbsPath(r, path+".cert_dir", h.CertDir)
+		checkAbsPath(r, path+".crt_list", h.CrtList)
+	}
+}
+
+func checkAbsPath(r *reporter, field, p string) {
+	switch {
+	case p == "":
+		r.add(field, "required")
+	case !filepath.IsAbs(p):
+		r.add(field, "must be an absolute path, not %q", p)
+	}
+}
+
+func checkHostPort(r *reporter, field, s string) {
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		r.add(field, "must be host:port, such as 127.0.0.1:8402, not %q", s)
+	}
+}
+
+// validate checks only the dns fields that are set: whether dns-01 is used
+// at all is known only from the domains file.
+func (d *DNS) validate(r *reporter) {
+	if d.Server != "" {
+		checkHostPort(r, "dns.server", d.Server)
+	}
+	for i, ns := range d.Nameservers {
+		checkHostPort(r, indexPath("dns.nameservers", i), ns)
+	}
+	if d.Zone != "" {
+		if _, err := ValidDomain(strings.TrimSuffix(d.Zone, ".")); err != nil || strings.HasPrefix(d.Zone, "*") {
+			r.add("dns.zone", "%q is not a DNS zone name", d.Zone)
+		}
+	}
+	if d.TSIGAlgorithm != "" && !knownTSIG(d.TSIGAlgorithm) {
+		r.add("dns.tsig_algorithm", "%q is not one of %s", d.TSIGAlgorithm, strings.Join(TSIGAlgorithms, ", "))
+	}
+	switch {
+	case d.TSIGKey != "" && d.TSIGSecretFile == "":
+		r.add("dns.tsig_secret_file", "required when dns.tsig_key is set")
+	case d.TSIGKey == "" && d.TSIGSecretFile != "":
+		r.add("dns.tsig_key", "required when dns.tsig_secret_file is set")
+	}
+	if d.TTL < 0 {
+		r.add("dns.ttl", "must be positive, not %d", d.TTL)
+	}
+	if d.PropagationTimeout < 0 {
+		r.add("dns.propagation_timeout", "must be positive, not %s", d.PropagationTimeout)
+	}
+}
+
+func knownTSIG(alg string) bool {
+	alg = strings.TrimSuffix(strings.ToLower(alg), ".")
+	for _, a := range TSIGAlgorithms {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
