@@ -1,0 +1,149 @@
+// Package runtime drives HAProxy's runtime API (the stats socket) to serve,
+// renew and remove certificates and to answer HTTP-01 challenges from a map,
+// without reloads. It is the only package that reads HAProxy's reply text;
+// callers see typed errors.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	cnruntime "github.com/haproxytech/client-native/v5/runtime"
+	cnoptions "github.com/haproxytech/client-native/v5/runtime/options"
+)
+
+// Options describe one HAProxy instance.
+type Options struct {
+	Name    string        // instance name from the config ("lb1"), used in errors and results
+	Socket  string        // unix stats socket with level admin
+	CertDir string        // absolute; certificate <name> is stored at CertDir/<name>.pem, its HAProxy store name
+	CrtList string        // absolute path of the crt-list file used on the bind line (exactly as in haproxy.cfg)
+	Timeout time.Duration // per command; default 5s
+	Logger  *slog.Logger
+	// BufSize is HAProxy's tune.bufsize; default 16384. A certificate command
+	// and its payload must fit in it on HAProxy 2.6.
+	BufSize int
+}
+
+const defaultBufSize = 16384
+
+// Client talks to one HAProxy. It is safe for concurrent use.
+type Client struct {
+	opts Options
+	log  *slog.Logger
+	// cert serialises certificate operations: HAProxy 2.6 has one certificate
+	// transaction per process, and interleaved writers corrupt each other.
+	cert chan struct{}
+	maps chan struct{}
+
+	connMu sync.Mutex
+	conn   *cnruntime.SingleRuntime
+}
+
+// New returns a client for one HAProxy. It does not dial.
+func New(opts Options) *Client {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.BufSize <= 0 {
+		opts.BufSize = defaultBufSize
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		opts: opts,
+		log:  log.With("haproxy", opts.Name),
+		cert: make(chan struct{}, 1),
+		maps: make(chan struct{}, 1),
+	}
+}
+
+// Name is the instance name from Options.
+func (c *Client) Name() string { return c.opts.Name }
+
+// Path is the store name and file of certificate name: CertDir/<name>.pem.
+func (c *Client) Path(name string) string { return filepath.Join(c.opts.CertDir, name+".pem") }
+
+func lock(ctx context.Context, sem chan struct{}) (unlock func(), err error) {
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctxErr(ctx)
+	}
+}
+
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	return ctx.Err()
+}
+
+// single returns the client-native connection. SingleRuntime holds a mutex
+// for the whole exchange and waits up to 30 s on a silent socket, so after a
+// timeout we drop it and later commands get a fresh one instead of queueing
+// behind the hung call.
+func (c *Client) single() *cnruntime.SingleRuntime {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.conn == nil {
+		s := &cnruntime.SingleRuntime{}
+		// With DoNotCheckRuntimeOnInit, Init only records the path.
+		_ = s.Init(c.opts.Socket, 0, 0, cnoptions.RuntimeOptions{DoNotCheckRuntimeOnInit: true})
+		c.conn = s
+	}
+	return c.conn
+}
+
+func (c *Client) drop(s *cnruntime.SingleRuntime) {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.conn == s {
+		c.conn = nil
+	}
+}
+
+// exec runs one command with the per-command deadline. client-native takes
+// no context, so the call runs in a goroutine that we abandon on timeout; its
+// own 30 s socket deadline ends it later.
+func (c *Client) exec(ctx context.Context, cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	s := c.single()
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := s.ExecuteRaw(cmd)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return "", fmt.Errorf("%s: %w: %w", c.opts.Socket, ErrUnavailable, r.err)
+		}
+		return r.out, nil
+	case <-ctx.Done():
+		c.drop(s)
+		return "", fmt.Errorf("%s: %w", firstLine(cmd), ctxErr(ctx))
+	}
+}
+
+func firstLine(s string) string {
+	for i := range len(s) {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}

@@ -1,0 +1,57 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinels callers branch on. HAProxy's reply text never leaves this
+// package: every reply is mapped to one of these or to ErrUnexpectedReply.
+var (
+	ErrInvalidName     = errors.New("invalid name")
+	ErrTooLarge        = errors.New("payload too large for the HAProxy CLI")
+	ErrKeyMismatch     = errors.New("private key does not match the leaf certificate")
+	ErrBadBundle       = errors.New("bad certificate bundle")
+	ErrNotLoaded       = errors.New("not loaded in HAProxy")
+	ErrLocked          = errors.New("HAProxy certificate operations are locked by another writer")
+	ErrCommitFailed    = errors.New("commit ssl cert failed")
+	ErrVerify          = errors.New("HAProxy does not serve the pushed certificate")
+	ErrUnavailable     = errors.New("HAProxy runtime API unavailable")
+	ErrTimeout         = errors.New("HAProxy runtime API timed out")
+	ErrUnexpectedReply = errors.New("unexpected reply from HAProxy")
+)
+
+// TooLargeError reports a set ssl cert command that HAProxy 2.6 would drop:
+// the command and its payload must fit in one tune.bufsize buffer.
+type TooLargeError struct {
+	Size  int // bytes the command and payload would take on the socket
+	Limit int // bytes hotcert allows for tune.bufsize (Options.BufSize)
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("certificate command is %d bytes, over the %d HAProxy accepts with its tune.bufsize; "+
+		"raise tune.bufsize in the global section of haproxy.cfg (and the instance's buffer size in hotcert)",
+		e.Size, e.Limit)
+}
+
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+// TransactionError reports an open certificate transaction that is not
+// hotcert's. HAProxy 2.6 has one transaction per process, and a set ssl cert
+// while it is open would silently update it, so hotcert refuses to write.
+type TransactionError struct {
+	Open string // the store path of the open transaction
+}
+
+func (e *TransactionError) Error() string {
+	return fmt.Sprintf("a certificate transaction for %s is open in HAProxy (another writer?); "+
+		"abort it with \"abort ssl cert %s\"", e.Open, e.Open)
+}
+
+// unexpected wraps a reply that matched nothing this package knows.
+func unexpected(cmd, reply string) error {
+	if reply == "" {
+		return fmt.Errorf("%s: connection closed without a reply: %w", cmd, ErrUnavailable)
+	}
+	return fmt.Errorf("%s: %w: %q", cmd, ErrUnexpectedReply, reply)
+}

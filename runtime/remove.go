@@ -1,0 +1,142 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/hotcert/hotcert/atomicfile"
+)
+
+// Remove takes certificate name out of HAProxy (del ssl crt-list, then del
+// ssl cert) and then off disk (PEM file and crt-list line). Removing a
+// certificate that is not there succeeds.
+func (c *Client) Remove(ctx context.Context, name string) error {
+	if err := c.remove(ctx, name); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", name, c.opts.Name, err)
+	}
+	return nil
+}
+
+func (c *Client) remove(ctx context.Context, name string) error {
+	if err := c.checkOpts(name); err != nil {
+		return err
+	}
+	path := c.Path(name)
+	unlock, err := lock(ctx, c.cert)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := c.unlist(ctx, path); err != nil {
+		return err
+	}
+	txn, stores, err := c.stores(ctx)
+	if err != nil {
+		return err
+	}
+	if txn == path {
+		c.abort(ctx, path)
+	}
+	if slices.Contains(stores, path) {
+		if _, err := c.run(ctx, "del ssl cert "+path, contains("Certificate '"+path+"' deleted!")); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.Remove(path); err != nil {
+		return err
+	}
+	return removeLine(c.opts.CrtList, path)
+}
+
+// unlist deletes every in-memory crt-list entry for path, last line first,
+// by line number, because HAProxy refuses an ambiguous delete.
+func (c *Client) unlist(ctx context.Context, path string) error {
+	lines, err := c.listed(ctx, path)
+	if err != nil {
+		return err
+	}
+	slices.Reverse(lines)
+	list := c.opts.CrtList
+	for _, n := range lines {
+		cmd := fmt.Sprintf("del ssl crt-list %s %s:%d", list, path, n)
+		if _, err := c.run(ctx, cmd, contains("Entry '"+path+"' deleted in crtlist '"+list+"'")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileLocks serialise edits of one crt-list file, which several instances
+// on a host may share.
+var fileLocks sync.Map
+
+func lockFile(path string) func() {
+	m, _ := fileLocks.LoadOrStore(path, new(sync.Mutex))
+	m.(*sync.Mutex).Lock()
+	return m.(*sync.Mutex).Unlock
+}
+
+// addLine appends "<path>" to the crt-list file unless a line for path is
+// already there (with or without options), so a restart loads the certificate.
+func addLine(list, path string) error {
+	defer lockFile(list)()
+	data, mode, err := readList(list)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(lines(data), func(l string) bool { return lineFor(l, path) }) {
+		return nil
+	}
+	if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) {
+		data = append(data, '\n')
+	}
+	return atomicfile.Write(list, append(data, path+"\n"...), mode)
+}
+
+func removeLine(list, path string) error {
+	defer lockFile(list)()
+	data, mode, err := readList(list)
+	if err != nil {
+		return err
+	}
+	kept := slices.DeleteFunc(lines(data), func(l string) bool { return lineFor(l, path) })
+	out := strings.Join(kept, "\n") + "\n"
+	if out == string(data) {
+		return nil
+	}
+	return atomicfile.Write(list, []byte(out), mode)
+}
+
+func readList(list string) ([]byte, os.FileMode, error) {
+	data, err := os.ReadFile(list)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0o644, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("crt-list: %w", err)
+	}
+	st, err := os.Stat(list)
+	if err != nil {
+		return nil, 0, fmt.Errorf("crt-list: %w", err)
+	}
+	return data, st.Mode().Perm(), nil
+}
+
+func lines(data []byte) []string {
+	s := strings.TrimSuffix(string(data), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func lineFor(line, path string) bool {
+	f := strings.Fields(line)
+	return len(f) > 0 && f[0] == path
+}

@@ -1,0 +1,129 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"strings"
+)
+
+const lockedText = "Operations on certificates are currently locked"
+
+// parseReply strips the "[N]: " severity prefixes that client-native asks
+// for ("set severity-output number") and reports whether HAProxy flagged an
+// error (severity 0 to 3). Success messages from I/O handlers carry no prefix.
+func parseReply(raw string) (text string, failed bool) {
+	lines := strings.Split(strings.TrimSpace(raw), "\n")
+	for i, l := range lines {
+		if len(l) >= 5 && l[0] == '[' && l[2] == ']' && l[3] == ':' && l[1] >= '0' && l[1] <= '9' {
+			if i == 0 && l[1] <= '3' {
+				failed = true
+			}
+			lines[i] = strings.TrimSpace(l[4:])
+		}
+	}
+	return strings.Join(lines, "\n"), failed
+}
+
+// run sends cmd and checks the reply with ok. Replies that show another
+// writer holds HAProxy's certificate lock become ErrLocked.
+func (c *Client) run(ctx context.Context, cmd string, ok func(text string, failed bool) bool) (string, error) {
+	c.log.Debug("runtime command", "cmd", firstLine(cmd))
+	raw, err := c.exec(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	text, failed := parseReply(raw)
+	switch {
+	case strings.Contains(text, lockedText):
+		return text, fmt.Errorf("%s: %w", firstLine(cmd), ErrLocked)
+	case strings.Contains(text, "Unknown map identifier"):
+		return text, fmt.Errorf("%s: map %w", firstLine(cmd), ErrNotLoaded)
+	case !ok(text, failed):
+		return text, unexpected(firstLine(cmd), text)
+	}
+	return text, nil
+}
+
+func contains(subs ...string) func(string, bool) bool {
+	return func(text string, failed bool) bool {
+		for _, s := range subs {
+			if !strings.Contains(text, s) {
+				return false
+			}
+		}
+		return !failed && text != ""
+	}
+}
+
+// stores lists HAProxy's certificate stores and the open transaction, if any.
+func (c *Client) stores(ctx context.Context) (txn string, names []string, err error) {
+	text, err := c.run(ctx, "show ssl cert", func(t string, failed bool) bool {
+		return !failed && strings.Contains(t, "# filename")
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || l[0] == '#':
+		case l[0] == '*':
+			txn = l[1:]
+		default:
+			names = append(names, l)
+		}
+	}
+	return txn, names, nil
+}
+
+// certInfo is the part of "show ssl cert <path>" hotcert uses.
+type certInfo struct {
+	status string
+	serial *big.Int
+}
+
+func (c *Client) showCert(ctx context.Context, path string) (certInfo, error) {
+	text, err := c.run(ctx, "show ssl cert "+path, func(t string, failed bool) bool {
+		return failed && strings.Contains(t, "Not found") || !failed && strings.Contains(t, "Filename: ")
+	})
+	if err != nil {
+		return certInfo{}, err
+	}
+	var info certInfo
+	for _, l := range strings.Split(text, "\n") {
+		k, v, _ := strings.Cut(l, ": ")
+		switch k {
+		case "Status":
+			info.status = v
+		case "Serial":
+			info.serial, _ = new(big.Int).SetString(strings.TrimSpace(v), 16)
+		}
+	}
+	if info.serial == nil {
+		return info, fmt.Errorf("%s: %w", path, ErrNotLoaded)
+	}
+	return info, nil
+}
+
+// listed returns the line numbers at which HAProxy's in-memory crt-list
+// holds path (runtime additions included).
+func (c *Client) listed(ctx context.Context, path string) ([]int64, error) {
+	list := c.opts.CrtList
+	text, err := c.run(ctx, "show ssl crt-list -n "+list, func(t string, failed bool) bool {
+		return !failed && strings.HasPrefix(t, "# "+list)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var lines []int64
+	for _, l := range strings.Split(text, "\n") {
+		f, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		p, n, ok := strings.Cut(f, ":")
+		var line int64
+		if _, err := fmt.Sscan(n, &line); ok && p == path && err == nil {
+			lines = append(lines, line)
+		}
+	}
+	return lines, nil
+}
