@@ -1,0 +1,141 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/acme"
+)
+
+const http01 = "http-01"
+
+// pendingAuthz is an authorization whose http-01 challenge was accepted.
+type pendingAuthz struct {
+	url    string
+	domain string
+	token  string
+}
+
+// authorize completes every authorization that is not valid yet. All challenges are presented
+// and accepted before any is polled, so the CA validates them in parallel. Every presented
+// token is cleaned up, whatever happens.
+func (c *Client) authorize(ctx context.Context, req Request, urls []string) error {
+	if c.opts.Solver == nil {
+		return &Error{Cert: req.Name, op: "authorize", Err: errors.New("no http-01 solver configured"), Permanent: true}
+	}
+	var pending []pendingAuthz
+	defer func() {
+		// The order's context may be done; cleanup must still happen.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+		defer cancel()
+		for _, p := range pending {
+			if err := c.opts.Solver.CleanUp(cctx, p.token); err != nil {
+				c.log.Warn("http-01 cleanup failed", "cert", req.Name, "domain", p.domain, "err", err)
+			}
+		}
+	}()
+	for _, url := range urls {
+		p, err := c.startAuthz(ctx, req, url)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			pending = append(pending, *p)
+		}
+	}
+	for _, p := range pending {
+		if err := c.waitAuthz(ctx, req, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startAuthz presents and accepts the http-01 challenge of a pending authorization. It
+// returns nil for an authorization that is already valid (CAs reuse recent ones).
+func (c *Client) startAuthz(ctx context.Context, req Request, url string) (*pendingAuthz, error) {
+	z, err := c.acme.GetAuthorization(ctx, url)
+	if err != nil {
+		return nil, c.fail("get authorization", req, "", err)
+	}
+	domain := z.Identifier.Value
+	switch z.Status {
+	case acme.StatusValid:
+		return nil, nil
+	case acme.StatusPending:
+	default:
+		return nil, authzFailed(req, z)
+	}
+	chal := findChallenge(z, http01)
+	if chal == nil {
+		return nil, &Error{Cert: req.Name, Domain: domain, op: "authorize", Permanent: true,
+			Err: fmt.Errorf("the CA offers no %s challenge for %s", http01, domain)}
+	}
+	keyAuth, err := c.acme.HTTP01ChallengeResponse(chal.Token)
+	if err != nil {
+		return nil, &Error{Cert: req.Name, Domain: domain, op: "authorize", Err: err}
+	}
+	p := &pendingAuthz{url: url, domain: domain, token: chal.Token}
+	if err := c.opts.Solver.Present(ctx, chal.Token, keyAuth); err != nil {
+		return nil, &Error{Cert: req.Name, Domain: domain, op: "present http-01", Err: err}
+	}
+	if _, err := c.acme.Accept(ctx, chal); err != nil {
+		return p, c.fail("accept challenge", req, domain, err)
+	}
+	return p, nil
+}
+
+func findChallenge(z *acme.Authorization, typ string) *acme.Challenge {
+	for _, ch := range z.Challenges {
+		if ch.Type == typ {
+			return ch
+		}
+	}
+	return nil
+}
+
+// waitAuthz polls one authorization until the CA has decided.
+func (c *Client) waitAuthz(ctx context.Context, req Request, p pendingAuthz) error {
+	poll := c.newPoller(p.url)
+	for {
+		select {
+		case <-ctx.Done():
+			return c.fail("wait for validation", req, p.domain, ctx.Err())
+		case <-poll.wait(ctx):
+		}
+		z, err := c.acme.GetAuthorization(ctx, p.url)
+		if err != nil {
+			return c.fail("poll authorization", req, p.domain, err)
+		}
+		switch z.Status {
+		case acme.StatusValid:
+			return nil
+		case acme.StatusPending:
+			continue
+		}
+		return authzFailed(req, z)
+	}
+}
+
+// authzFailed names the domain, the challenge type and the CA's problem. Connection and
+// content failures are transient: DNS or the proxy may be fixed, or the CA may have raced
+// a deployment.
+func authzFailed(req Request, z *acme.Authorization) error {
+	e := &Error{Cert: req.Name, Domain: z.Identifier.Value, op: "authorize"}
+	typ := "authorization"
+	for _, ch := range z.Challenges {
+		var ae *acme.Error
+		if errors.As(ch.Error, &ae) {
+			typ = ch.Type
+			fillProblem(e, ae)
+			e.Err = ae
+			break
+		}
+	}
+	e.op = typ + " validation (" + z.Status + ")"
+	if e.Err == nil {
+		e.Err = fmt.Errorf("authorization is %s", z.Status)
+	}
+	return e
+}
