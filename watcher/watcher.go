@@ -1,0 +1,194 @@
+// Package watcher tells when a file may have changed, however it was
+// edited: in place, by rename (editors, sed -i), by delete and re-create, or
+// by a Kubernetes ConfigMap swapping its "..data" symlink.
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// kubeData is the symlink a Kubernetes ConfigMap volume swaps atomically
+// to publish a new version of all its files at once.
+const kubeData = "..data"
+
+// maxLinks bounds symlink chains, as the kernel does with ELOOP.
+const maxLinks = 40
+
+// Watcher reports that the file at path may have changed. It watches the
+// file's directory rather than the file, because most ways of editing a
+// file replace it, and a watch on the old inode would see nothing more.
+type Watcher struct {
+	path     string // absolute, as given: not resolved through symlinks
+	dir      string
+	realDir  string // dir with symlinks resolved
+	debounce time.Duration
+	log      *slog.Logger
+	fs       *fsnotify.Watcher
+	changes  chan struct{}
+
+	// Owned by Run after New returns.
+	names  map[string]bool // event paths that concern the file
+	target string          // extra directory watched: where the symlink chain ends, if elsewhere
+}
+
+// New starts watching the directory of path. Events that happen between New
+// and Run are kept and reported by Run. A nil logger discards.
+func New(path string, debounce time.Duration, logger *slog.Logger) (*Watcher, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
+	fs, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
+	if err := fs.Add(dir); err != nil {
+		fs.Close()
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
+	w := &Watcher{
+		path: abs, dir: dir, realDir: realDir, debounce: debounce,
+		log: logger.With("file", abs), fs: fs, changes: make(chan struct{}, 1),
+	}
+	w.refresh()
+	return w, nil
+}
+
+// Changes delivers one signal after each burst of changes has been quiet
+// for the debounce interval. It is buffered, so signals that are not read
+// in time coalesce into one.
+func (w *Watcher) Changes() <-chan struct{} { return w.changes }
+
+// Run handles events until ctx is done, then closes the underlying
+// watcher and returns nil. It returns an error only if the event source
+// fails.
+func (w *Watcher) Run(ctx context.Context) error {
+	defer w.fs.Close()
+	quiet := time.NewTimer(w.debounce)
+	quiet.Stop()
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.fs.Events:
+			if !ok {
+				return errors.New("watch: event channel closed")
+			}
+			if w.relevant(ev) {
+				quiet.Reset(w.debounce)
+			}
+		case err, ok := <-w.fs.Errors:
+			if !ok {
+				return errors.New("watch: error channel closed")
+			}
+			w.log.Warn("file watch error", "err", err)
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				quiet.Reset(w.debounce) // events were lost; one of them may have been ours
+			}
+		case <-quiet.C:
+			w.signal()
+		}
+	}
+}
+
+func (w *Watcher) signal() {
+	select {
+	case w.changes <- struct{}{}:
+		w.log.Debug("file changed")
+	default: // a signal is already pending; the reader will see this change too
+	}
+}
+
+// relevant decides whether ev may have changed what reading w.path returns.
+func (w *Watcher) relevant(ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod {
+		return false // touch, chmod: the content is the same
+	}
+	if ev.Name == w.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+		w.log.Warn("watched directory was removed or renamed; changes are no longer seen", "dir", w.dir)
+		return false
+	}
+	if !w.names[ev.Name] {
+		return false
+	}
+	w.refresh() // a symlink may now point elsewhere
+	return true
+}
+
+// refresh recomputes which paths concern the file: the file itself, the
+// Kubernetes "..data" link, every hop of its symlink chain, and the final
+// target, whose directory is watched too when it lies outside dir.
+func (w *Watcher) refresh() {
+	names := map[string]bool{w.path: true, filepath.Join(w.dir, kubeData): true}
+	for _, hop := range linkChain(w.path) {
+		names[hop] = true
+	}
+	target := ""
+	if real, err := filepath.EvalSymlinks(w.path); err == nil {
+		if filepath.Dir(real) == w.realDir {
+			names[filepath.Join(w.dir, filepath.Base(real))] = true
+		} else {
+			names[real] = true
+			target = filepath.Dir(real)
+		}
+	}
+	w.names = names
+	w.watchTarget(target)
+}
+
+// linkChain follows path one symlink at a time and returns each hop, so
+// that re-pointing any link along the way is noticed.
+func linkChain(path string) []string {
+	var hops []string
+	for range maxLinks {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			break
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(path), link)
+		}
+		path = filepath.Clean(link)
+		hops = append(hops, path)
+	}
+	return hops
+}
+
+func (w *Watcher) watchTarget(dir string) {
+	if dir == w.target {
+		return
+	}
+	if w.target != "" {
+		_ = w.fs.Remove(w.target) // fails when the directory is already gone, which is fine
+	}
+	w.target = ""
+	if dir == "" {
+		return
+	}
+	if err := w.fs.Add(dir); err != nil {
+		w.log.Warn("cannot watch the symlink target's directory; edits made there in place are not seen", "dir", dir, "err", err)
+		return
+	}
+	w.target = dir
+}
