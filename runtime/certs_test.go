@@ -43,6 +43,27 @@ func newCA(t testing.TB) *testCA {
 	return &testCA{cert: cert, key: key}
 }
 
+// sub returns an intermediate CA signed by ca.
+func (ca *testCA) sub(t testing.TB) *testCA {
+	t.Helper()
+	key := newKey(t, "ecdsa")
+	tmpl := &x509.Certificate{
+		SerialNumber:          randSerial(t),
+		Subject:               pkix.Name{CommonName: "hotcert test intermediate"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key}
+}
+
 func newKey(t testing.TB, keyType string) crypto.Signer {
 	t.Helper()
 	var k crypto.Signer

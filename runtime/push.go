@@ -174,4 +174,3 @@ func (c *Client) checkOpts(name string) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,260 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Special replies of the fake socket.
+const (
+	closeNow = "\x00close" // close the connection without a byte
+	hang     = "\x00hang"  // accept, read, never answer
+)
+
+// fakeHAProxy is a wire-level stand-in for the stats socket: it records every
+// command and answers from a script, for replies real HAProxy won't give on demand.
+type fakeHAProxy struct {
+	sock  string
+	mu    sync.Mutex
+	got   []string
+	conns int
+	reply func(cmd string) string
+	done  chan struct{}
+}
+
+func newFake(t *testing.T, reply func(cmd string) string) *fakeHAProxy {
+	t.Helper()
+	f := &fakeHAProxy{sock: filepath.Join(shortTempDir(t), "fake.sock"), reply: reply, done: make(chan struct{})}
+	ln, err := net.Listen("unix", f.sock)
+	must(t, err)
+	t.Cleanup(func() { close(f.done); ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(conn)
+		}
+	}()
+	return f
+}
+
+func (f *fakeHAProxy) serve(conn net.Conn) {
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return
+	}
+	cmd := strings.TrimSuffix(strings.TrimPrefix(line, severityPrefix), "\n")
+	if strings.HasSuffix(cmd, " <<") {
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil || l == "\n" {
+				break
+			}
+			cmd += "\n" + strings.TrimSuffix(l, "\n")
+		}
+	}
+	f.mu.Lock()
+	f.conns++
+	f.got = append(f.got, cmd)
+	reply := f.reply
+	f.mu.Unlock()
+	switch out := reply(cmd); out {
+	case closeNow:
+	case hang:
+		<-f.done
+	default:
+		conn.Write([]byte("\n" + out + "\n\n"))
+	}
+}
+
+func (f *fakeHAProxy) setReply(reply func(string) string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply = reply
+}
+
+func (f *fakeHAProxy) commands() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, len(f.got))
+	for i, c := range f.got {
+		out[i] = firstLine(c)
+	}
+	return out
+}
+
+func (f *fakeHAProxy) client(t *testing.T) *Client {
+	dir := t.TempDir()
+	return New(Options{Name: "fake1", Socket: f.sock, CertDir: filepath.Join(dir, "certs"),
+		CrtList: filepath.Join(dir, "certs.list"), Timeout: 300 * time.Millisecond})
+}
+
+// script answers a push of a brand-new certificate like HAProxy 2.6, with
+// override for the commands (matched by prefix) a test wants to change.
+func script(c *Client, override map[string]string) func(string) string {
+	path, list := c.Path("shop"), c.opts.CrtList
+	return func(cmd string) string {
+		for prefix, out := range override {
+			if strings.HasPrefix(cmd, prefix) {
+				return out
+			}
+		}
+		switch {
+		case cmd == "show ssl cert":
+			return "# filename\n/etc/haproxy/placeholder.pem"
+		case strings.HasPrefix(cmd, "new ssl cert"):
+			return "[5]: New empty certificate store '" + path + "'!"
+		case strings.HasPrefix(cmd, "set ssl cert"):
+			return "[5]: Transaction created for certificate " + path + "!"
+		case strings.HasPrefix(cmd, "commit ssl cert"):
+			return "Committing " + path + "\nSuccess!"
+		case strings.HasPrefix(cmd, "abort ssl cert"):
+			return "[5]: Transaction aborted for certificate '" + strings.TrimPrefix(cmd, "abort ssl cert ") + "'!"
+		case strings.HasPrefix(cmd, "show ssl crt-list"):
+			return "# " + list + "\n/etc/haproxy/placeholder.pem:1"
+		}
+		return "[3]: Unknown command"
+	}
+}
+
+func pushBundle(t *testing.T) []byte {
+	b, _ := newCA(t).leaf(t, "ecdsa", "shop.test")
+	return b
+}
+
+func hasCommand(cmds []string, want string) bool {
+	for _, c := range cmds {
+		if c == want {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFakeSetUpdatesAnotherTransaction(t *testing.T) {
+	f := newFake(t, nil)
+	c := f.client(t)
+	must(t, os.MkdirAll(c.opts.CertDir, 0o700))
+	f.setReply(script(c, map[string]string{
+		"set ssl cert": "[5]: Transaction updated for certificate /etc/haproxy/other.pem!",
+	}))
+	err := c.Push(context.Background(), "shop", pushBundle(t))
+	var te *TransactionError
+	if !errors.As(err, &te) || te.Open != "/etc/haproxy/other.pem" {
+		t.Fatalf("Push = %v, want TransactionError for /etc/haproxy/other.pem", err)
+	}
+	cmds := f.commands()
+	if !hasCommand(cmds, "abort ssl cert /etc/haproxy/other.pem") || hasCommand(cmds, "commit ssl cert "+c.Path("shop")) {
+		t.Fatalf("commands %q: want the polluted transaction aborted and no commit", cmds)
+	}
+}
+
+func TestFakeCommitFailed(t *testing.T) {
+	f := newFake(t, nil)
+	c := f.client(t)
+	must(t, os.MkdirAll(c.opts.CertDir, 0o700))
+	f.setReply(script(c, map[string]string{
+		"commit ssl cert": "Committing " + c.Path("shop") + "\n[3]: Failed!\ninconsistencies between private key and certificate loaded",
+	}))
+	err := c.Push(context.Background(), "shop", pushBundle(t))
+	if !errors.Is(err, ErrCommitFailed) || !strings.Contains(err.Error(), "shop") || !strings.Contains(err.Error(), "fake1") {
+		t.Fatalf("Push = %v, want ErrCommitFailed naming shop and fake1", err)
+	}
+	if !hasCommand(f.commands(), "abort ssl cert "+c.Path("shop")) {
+		t.Fatalf("commands %q: a failed commit must be aborted", f.commands())
+	}
+}
+
+func TestFakeLocked(t *testing.T) {
+	f := newFake(t, nil)
+	c := f.client(t)
+	must(t, os.MkdirAll(c.opts.CertDir, 0o700))
+	f.setReply(script(c, map[string]string{
+		"set ssl cert": "[3]: Can't replace a certificate!\nOperations on certificates are currently locked!",
+	}))
+	if err := c.Push(context.Background(), "shop", pushBundle(t)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Push = %v, want ErrLocked", err)
+	}
+	if !hasCommand(f.commands(), "abort ssl cert "+c.Path("shop")) {
+		t.Fatalf("commands %q: want an abort after the failed set", f.commands())
+	}
+}
+
+func TestFakeClosedWithoutReply(t *testing.T) {
+	f := newFake(t, func(string) string { return closeNow })
+	c := f.client(t)
+	if _, err := c.Serial(context.Background(), "shop"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Serial = %v, want ErrUnavailable", err)
+	}
+	if err := c.DelMapEntry(context.Background(), "/etc/haproxy/acme.map", "tok"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("DelMapEntry = %v, want ErrUnavailable (an empty reply is not a success)", err)
+	}
+}
+
+func TestFakeMissingSocket(t *testing.T) {
+	c := New(Options{Name: "gone", Socket: filepath.Join(t.TempDir(), "nope.sock"), CertDir: "/x", CrtList: "/x.list"})
+	if _, err := c.Info(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Info = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestFakeHungSocketTimesOut(t *testing.T) {
+	hung := newFake(t, func(string) string { return hang })
+	c := hung.client(t)
+	start := time.Now()
+	_, err := c.Info(context.Background())
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Info = %v, want ErrTimeout wrapping context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("timed out after %v, want about the 300ms per-command timeout", d)
+	}
+
+	info := "Name: HAProxy\nPid: 42\nUptime_sec: 7"
+	healthy := newFake(t, func(string) string { return info })
+	if got, err := healthy.client(t).Info(context.Background()); err != nil || got.Pid != 42 || got.Uptime != 7*time.Second {
+		t.Fatalf("another client: %+v %v", got, err)
+	}
+	// The same client must not queue behind the call still stuck in client-native.
+	hung.setReply(func(string) string { return info })
+	start = time.Now()
+	if got, err := c.Info(context.Background()); err != nil || got.Pid != 42 || time.Since(start) > time.Second {
+		t.Fatalf("same client after the socket recovered: %+v %v after %v", got, err, time.Since(start))
+	}
+}
+
+func TestFakeInvalidNameSendsNothing(t *testing.T) {
+	f := newFake(t, func(string) string { return "[3]: must not be reached" })
+	c := f.client(t)
+	bundle := pushBundle(t)
+	for _, name := range []string{"", "a;b", "a\nb", "a b", "a/b", "..", "x..y", "a\\b", "a:1", "a\tb", "a\x00b"} {
+		errs := []error{c.Push(context.Background(), name, bundle), c.Remove(context.Background(), name)}
+		_, err := c.Serial(context.Background(), name)
+		errs = append(errs, err)
+		for _, err := range errs {
+			if !errors.Is(err, ErrInvalidName) {
+				t.Errorf("name %q: %v, want ErrInvalidName", name, err)
+			}
+		}
+	}
+	for _, kv := range [][2]string{{"tok;x", "v"}, {"tok", "v\nshow info"}, {"t k", "v"}} {
+		if err := c.AddMapEntry(context.Background(), "/m.map", kv[0], kv[1]); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("map entry %q: %v, want ErrInvalidName", kv, err)
+		}
+	}
+	if n := len(f.commands()); n != 0 {
+		t.Fatalf("%d commands reached the socket: %q", n, f.commands())
+	}
+}
