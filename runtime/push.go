@@ -134,9 +134,11 @@ func (c *Client) addToList(ctx context.Context, path string) error {
 	return err
 }
 
-// abort is best effort cleanup after a failure that is already being reported.
+// abort is best effort cleanup after a failure that is already being
+// reported. It runs even when the caller's context is done, because a
+// transaction left open blocks every later certificate write.
 func (c *Client) abort(ctx context.Context, path string) {
-	_, err := c.run(ctx, "abort ssl cert "+path, func(t string, _ bool) bool {
+	_, err := c.run(context.WithoutCancel(ctx), "abort ssl cert "+path, func(t string, _ bool) bool {
 		return strings.Contains(t, "Transaction aborted") || strings.Contains(t, "No ongoing transaction")
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"math/big"
@@ -218,6 +219,50 @@ func TestTooLargeChangesNothing(t *testing.T) {
 	now, _ := os.ReadFile(c.Path("shop"))
 	if string(now) != string(onDisk) {
 		t.Fatal("the PEM on disk changed")
+	}
+}
+
+// The largest payload Push accepts must really load on 2.6: its limit keeps
+// a margin below tune.bufsize, where HAProxy 2.6.12 hung or aborted.
+func TestLargestAcceptedPayloadLoads(t *testing.T) {
+	ca := newCA(t)
+	h := startHAProxy(t, ca)
+	c := h.client("lb1")
+	bundle, serial := ca.leaf(t, "rsa4096", "shop.test")
+	size := func(b []byte) int {
+		s, err := sanitise(b)
+		must(t, err)
+		return len(severityPrefix) + len("set ssl cert "+c.Path("shop")+" <<\n") + len(s.pem) + 1
+	}
+	limit := defaultBufSize - sizeMargin
+	for {
+		extra, _ := ca.leaf(t, "ecdsa", "pad.test")
+		next := append(bytes.Clone(bundle), extra[:bytes.Index(extra, []byte("-----END CERTIFICATE-----"))+26]...)
+		if size(next) > limit {
+			break
+		}
+		bundle = next
+	}
+	if size(bundle) < limit-800 {
+		t.Fatalf("padding stopped at %d bytes, want close to %d", size(bundle), limit)
+	}
+	must(t, c.Push(ctx(t), "shop", bundle))
+	sameSerial(t, "served", servedSerial(t, h.https, "shop.test", nil), serial)
+	t.Logf("pushed a %d-byte command (limit %d)", size(bundle), limit)
+}
+
+func TestRemoveCleansDiskWhenHAProxyIsGone(t *testing.T) {
+	ca := newCA(t)
+	h := startHAProxy(t, ca)
+	c := h.client("lb1")
+	bundle, _ := ca.leaf(t, "ecdsa", "shop.test")
+	must(t, c.Push(ctx(t), "shop", bundle))
+	must(t, os.Remove(h.sock))
+	if err := c.Remove(ctx(t), "shop"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Remove = %v, want ErrUnavailable", err)
+	}
+	if n := crtListLines(t, h, c.Path("shop")); n != 0 {
+		t.Fatal("the crt-list line must go even when HAProxy cannot be reached, or a restart loads the certificate again")
 	}
 }
 

@@ -14,8 +14,10 @@ import (
 )
 
 // Remove takes certificate name out of HAProxy (del ssl crt-list, then del
-// ssl cert) and then off disk (PEM file and crt-list line). Removing a
-// certificate that is not there succeeds.
+// ssl cert) and off disk. The crt-list line goes first, so that an HAProxy
+// that restarts meanwhile, or cannot be reached now, does not load the
+// certificate again; the PEM file goes last. Removing a certificate that is
+// not there succeeds.
 func (c *Client) Remove(ctx context.Context, name string) error {
 	if err := c.remove(ctx, name); err != nil {
 		return fmt.Errorf("remove %s from %s: %w", name, c.opts.Name, err)
@@ -33,6 +35,9 @@ func (c *Client) remove(ctx context.Context, name string) error {
 		return err
 	}
 	defer unlock()
+	if err := removeLine(c.opts.CrtList, path); err != nil {
+		return err
+	}
 	if err := c.unlist(ctx, path); err != nil {
 		return err
 	}
@@ -48,10 +53,7 @@ func (c *Client) remove(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	if err := atomicfile.Remove(path); err != nil {
-		return err
-	}
-	return removeLine(c.opts.CrtList, path)
+	return atomicfile.Remove(path)
 }
 
 // unlist deletes every in-memory crt-list entry for path, last line first,
