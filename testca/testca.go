@@ -219,7 +219,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// SetTXT adds a TXT record to the in-process DNS, for dns-01 tests.
+// SetTXT adds a TXT record to the in-process DNS, for dns-01 tests. challtestsrv registers its
+// handler on miekg/dns's global mux, so with several CAs in one process the records of the
+// last one started are served by all.
 func (c *CA) SetTXT(host, value string) { c.dns.AddDNSTXTRecord(host, value) }
 
 // ClearTXT removes every TXT record of host.

@@ -1,0 +1,74 @@
+package testca
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStart(t *testing.T) {
+	ca, err := Start(Options{HTTPPort: 5002})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if !strings.HasPrefix(ca.DirectoryURL, "https://127.0.0.1:") || !strings.HasSuffix(ca.DirectoryURL, "/dir") {
+		t.Errorf("DirectoryURL = %q", ca.DirectoryURL)
+	}
+	res, err := ca.HTTPClient().Get(ca.DirectoryURL)
+	if err != nil {
+		t.Fatalf("directory over TLS trusted by RootsPEM: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("directory: %s", res.Status)
+	}
+
+	root, err := ca.IssuerRootPEM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(root)
+	if blk == nil {
+		t.Fatalf("issuer root is not PEM: %q", root)
+	}
+	if c, err := x509.ParseCertificate(blk.Bytes); err != nil || !c.IsCA {
+		t.Fatalf("issuer root: %v", err)
+	}
+	if ca.Orders() != 0 {
+		t.Errorf("Orders() = %d before any order", ca.Orders())
+	}
+}
+
+func TestDNSAnswersLoopbackAOnly(t *testing.T) {
+	ca, err := Start(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", ca.DNSAddr)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := r.LookupIPAddr(ctx, "anything.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 1 || !addrs[0].IP.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Fatalf("addresses = %v, want only 127.0.0.1", addrs)
+	}
+	ca.SetTXT("_acme-challenge.x.example.com.", "v1")
+	txt, err := r.LookupTXT(ctx, "_acme-challenge.x.example.com")
+	if err != nil || len(txt) != 1 || txt[0] != "v1" {
+		t.Fatalf("TXT = %v, %v", txt, err)
+	}
+}
