@@ -59,6 +59,14 @@ func shortTempDir(t testing.TB) string {
 
 func startHAProxy(t testing.TB, ca *testCA) *haproxy {
 	t.Helper()
+	h := newHAProxy(t, ca)
+	h.start(t)
+	return h
+}
+
+// newHAProxy prepares the files of an HAProxy without starting it.
+func newHAProxy(t testing.TB, ca *testCA) *haproxy {
+	t.Helper()
 	needHAProxy(t)
 	dir := shortTempDir(t)
 	h := &haproxy{
@@ -73,7 +81,6 @@ func startHAProxy(t testing.TB, ca *testCA) *haproxy {
 	must(t, os.WriteFile(h.crtList, []byte(placeholder+"\n"), 0o644))
 	must(t, os.WriteFile(h.mapFile, nil, 0o644))
 	must(t, os.WriteFile(h.cfg, []byte(h.config()), 0o644))
-	h.start(t)
 	return h
 }
 
