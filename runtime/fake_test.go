@@ -258,3 +258,14 @@ func TestFakeInvalidNameSendsNothing(t *testing.T) {
 		t.Fatalf("%d commands reached the socket: %q", n, f.commands())
 	}
 }
+
+func TestFakeUnknownCrtList(t *testing.T) {
+	f := newFake(t, nil)
+	c := f.client(t)
+	must(t, os.MkdirAll(c.opts.CertDir, 0o700))
+	f.setReply(script(c, map[string]string{"show ssl crt-list": "[3]: didn't find the specified filename"}))
+	err := c.Push(context.Background(), "shop", pushBundle(t))
+	if !errors.Is(err, ErrNotLoaded) || !strings.Contains(err.Error(), c.opts.CrtList) {
+		t.Fatalf("Push = %v, want ErrNotLoaded naming the crt-list", err)
+	}
+}

@@ -3,12 +3,14 @@ package runtime
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -294,4 +296,28 @@ func TestRestartLoadsFromDisk(t *testing.T) {
 	got, err := c.Serial(ctx(t), "shop")
 	must(t, err)
 	sameSerial(t, "Serial() after restart", got, serial)
+}
+
+// Concurrent pushes through one client must not interleave transactions:
+// on 2.6 that serves one domain's certificate under another's name.
+func TestConcurrentPushesStayApart(t *testing.T) {
+	ca := newCA(t)
+	h := startHAProxy(t, ca)
+	c := h.client("lb1")
+	serials := make([]*big.Int, 6)
+	errs := make([]error, len(serials))
+	var wg sync.WaitGroup
+	for i := range serials {
+		var bundle []byte
+		bundle, serials[i] = ca.leaf(t, "ecdsa", fmt.Sprintf("s%d.test", i))
+		wg.Go(func() { errs[i] = c.Push(ctx(t), fmt.Sprintf("s%d", i), bundle) })
+	}
+	wg.Wait()
+	for i, s := range serials {
+		must(t, errs[i])
+		sameSerial(t, fmt.Sprintf("s%d.test", i), servedSerial(t, h.https, fmt.Sprintf("s%d.test", i), nil), s)
+		if n := crtListLines(t, h, c.Path(fmt.Sprintf("s%d", i))); n != 1 {
+			t.Fatalf("crt-list file has %d lines for s%d", n, i)
+		}
+	}
 }

@@ -111,10 +111,13 @@ func (c *Client) showCert(ctx context.Context, path string) (certInfo, error) {
 func (c *Client) listed(ctx context.Context, path string) ([]int64, error) {
 	list := c.opts.CrtList
 	text, err := c.run(ctx, "show ssl crt-list -n "+list, func(t string, failed bool) bool {
-		return !failed && strings.HasPrefix(t, "# "+list)
+		return !failed && strings.HasPrefix(t, "# "+list) || strings.Contains(t, "didn't find the specified filename")
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !strings.HasPrefix(text, "# ") {
+		return nil, fmt.Errorf("crt-list %s (it must be named exactly as on the bind line): %w", list, ErrNotLoaded)
 	}
 	var lines []int64
 	for _, l := range strings.Split(text, "\n") {
