@@ -82,11 +82,11 @@ func parseDER(der []byte) (crypto.Signer, error) {
 }
 
 func checkKey(k crypto.Signer) error {
-	switch t := KeyTypeOf(k); {
-	case t == "":
-		return ErrUnsupportedKey
-	case t == "rsa-weak":
+	if pub, ok := k.Public().(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
 		return ErrWeakKey
+	}
+	if KeyTypeOf(k) == "" {
+		return ErrUnsupportedKey
 	}
 	return nil
 }
@@ -101,15 +101,11 @@ func MarshalKey(k crypto.Signer) ([]byte, error) {
 }
 
 // KeyTypeOf names k's type as the domains file does: "rsa2048", "ecdsa-p256", ... An RSA key
-// of another size is "rsa<bits>" ("rsa-weak" below 2048); an unsupported key is "".
+// of another size is "rsa<bits>"; an unsupported key is "".
 func KeyTypeOf(k crypto.Signer) string {
 	switch pub := k.Public().(type) {
 	case *rsa.PublicKey:
-		bits := pub.N.BitLen()
-		if bits < 2048 {
-			return "rsa-weak"
-		}
-		return fmt.Sprintf("rsa%d", bits)
+		return fmt.Sprintf("rsa%d", pub.N.BitLen())
 	case *ecdsa.PublicKey:
 		switch pub.Curve {
 		case elliptic.P256():
