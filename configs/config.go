@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"time"
 )
@@ -111,7 +110,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, r.probs.err()
 	}
 	if root != nil {
-		(&decoder{r}).decode(root, "", reflect.ValueOf(c).Elem())
+		if (&decoder{reporter: r}).decodeRoot(root, c) {
+			return nil, r.probs.err()
+		}
 	}
 	c.applyDefaults()
 	c.resolvePaths(filepath.Dir(abs))
@@ -128,6 +129,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Challenge.HTTP01Listen, DefaultHTTP01Listen)
 	setDefault(&c.Admin.Listen, DefaultAdminListen)
 	setDefault(&c.DNS.TSIGAlgorithm, DefaultTSIGAlgorithm)
+	c.DNS.TSIGAlgorithm = strings.TrimSuffix(strings.ToLower(c.DNS.TSIGAlgorithm), ".")
 	if c.ACME.Concurrency == 0 {
 		c.ACME.Concurrency = DefaultConcurrency
 	}

@@ -215,3 +215,24 @@ func TestParseConfigErrorsAreAllReported(t *testing.T) {
 	}
 	assertProblems(t, problemStrings(t, err, "/"), want)
 }
+
+func TestAliasesCannotLoopOrExplode(t *testing.T) {
+	// A merge key that refers to its own mapping must not recurse forever.
+	d, err := ParseDomains("/d.yaml", []byte("certificates:\n  - &m {domains: [a.example.com], <<: *m}\n"))
+	if err != nil || len(d.Certificates) != 1 || d.Certificates[0].Name != "a.example.com" {
+		t.Fatalf("self-merge: %v, %+v", err, d)
+	}
+
+	var b strings.Builder
+	b.WriteString("x-d: &d [")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "d%d.example.com, ", i)
+	}
+	b.WriteString("]\nx-c: &c {domains: *d}\ncertificates: [")
+	b.WriteString(strings.Repeat("*c, ", 1000))
+	b.WriteString("]\n")
+	_, err = ParseDomains("/d.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "expands to more than 100000 values") {
+		t.Fatalf("alias bomb: %.300v", err)
+	}
+}

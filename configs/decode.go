@@ -20,7 +20,12 @@ import (
 // a Problem with its line and column, and all of them are reported at once.
 type decoder struct {
 	*reporter
+	steps int // values decoded so far, to bound alias expansion
 }
+
+// maxValues bounds how many values one file may expand to through aliases,
+// so that a "billion laughs" file fails instead of exhausting memory.
+const maxValues = 100_000
 
 var (
 	durationType = reflect.TypeOf(Duration(0))
@@ -90,8 +95,22 @@ func syntaxProblem(file string, err error) Problem {
 	return p
 }
 
+// decodeRoot decodes the whole file into v, a pointer, and tells whether
+// it gave up because aliases expanded too far; what was decoded then is
+// not worth validating.
+func (d *decoder) decodeRoot(root *yaml.Node, v any) (gaveUp bool) {
+	d.decode(root, "", reflect.ValueOf(v).Elem())
+	return d.steps >= maxValues
+}
+
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	n = deref(n)
+	if d.steps++; d.steps == maxValues {
+		d.add(path, "the file expands to more than %d values; is an alias repeated too often?", maxValues)
+	}
+	if d.steps >= maxValues {
+		return
+	}
 	d.pos[path] = position{n.Line, n.Column}
 	if isNull(n) {
 		return // keep the zero value; a later check says if it was required
@@ -206,7 +225,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 	}
 	fields := fieldsByTag(v.Type())
 	seen := map[string]bool{}
-	for _, p := range mergedPairs(n) {
+	for _, p := range mergedPairs(n, nil) {
 		field := joinPath(path, p.key.Value)
 		i, ok := fields[p.key.Value]
 		switch {
@@ -234,7 +253,17 @@ type mergedPair struct {
 // mergedPairs flattens merge keys so that "<<: *defaults" works. Keys written
 // in the mapping itself take precedence over merged ones, and earlier merge
 // sources over later ones, as the YAML merge key spec says.
-func mergedPairs(n *yaml.Node) []mergedPair {
+// A merge that leads back to a mapping being merged is ignored: it could
+// only repeat keys already there.
+func mergedPairs(n *yaml.Node, active map[*yaml.Node]bool) []mergedPair {
+	if active[n] {
+		return nil
+	}
+	if active == nil {
+		active = map[*yaml.Node]bool{}
+	}
+	active[n] = true
+	defer delete(active, n)
 	var own, merged []mergedPair
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -243,7 +272,7 @@ func mergedPairs(n *yaml.Node) []mergedPair {
 			continue
 		}
 		for _, src := range mergeSources(v) {
-			merged = append(merged, mergedPairs(src)...)
+			merged = append(merged, mergedPairs(src, active)...)
 		}
 	}
 	taken := map[string]bool{}

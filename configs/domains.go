@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 )
@@ -101,7 +100,9 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 	}
 	var raw rawDomains
 	if root != nil {
-		(&decoder{r}).decode(root, "", reflect.ValueOf(&raw).Elem())
+		if (&decoder{reporter: r}).decodeRoot(root, &raw) {
+			return nil, r.probs.err()
+		}
 	}
 	if raw.Certificates == nil {
 		if !slices.ContainsFunc(r.probs, func(p Problem) bool { return p.Field == "certificates" }) {
