@@ -97,7 +97,11 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig decodes data strictly, applies defaults, resolves relative
 // paths against the directory of file, and validates the result. Every
-// problem found comes back at once as a Problems error.
+// problem found comes back at once as a Problems error. With problems, the
+// config as far as it could be read is returned too, so that `hotcert
+// check` can go on to check the domains file it names; it is nil only when
+// the file is not YAML at all. Never run with a config that came with an
+// error.
 func ParseConfig(file string, data []byte) (*Config, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
@@ -116,10 +120,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	}
 	c.applyDefaults()
 	c.resolvePaths(filepath.Dir(abs))
-	if err := merge(r.probs, c.Validate()); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c, merge(r.probs, c.Validate())
 }
 
 func (c *Config) applyDefaults() {

@@ -208,7 +208,10 @@ func TestProblemsError(t *testing.T) {
 
 func TestParseConfigErrorsAreAllReported(t *testing.T) {
 	// A field of the wrong type is reported once, not again as missing.
-	_, err := ParseConfig("/x/hotcert.yaml", []byte("acme: {accept_terms: 1}\nhaproxy: nope\n"))
+	c, err := ParseConfig("/x/hotcert.yaml", []byte("acme: {accept_terms: 1}\nhaproxy: nope\n"))
+	if c == nil || c.DomainsFile != "/x/domains.yaml" {
+		t.Errorf("a config with problems should still name its domains file for `hotcert check`: %+v", c)
+	}
 	want := []string{
 		"/x/hotcert.yaml:1:22: acme.accept_terms: must be true or false, not 1",
 		"/x/hotcert.yaml:2:10: haproxy: must be a list, not \"nope\"",
