@@ -103,16 +103,18 @@ func (h *HAProxy) config(challengePort int) string {
 	return fmt.Sprintf(`global
     stats socket %[1]s mode 600 level admin
     stats timeout 30s
+    # A port clash must fail loudly, not share traffic with another instance.
+    noreuseport
 defaults
     mode http
     timeout connect 5s
     timeout client 30s
     timeout server 30s
 frontend https
-    bind 127.0.0.1:%[2]d ssl crt-list %[3]s noreuseport
+    bind 127.0.0.1:%[2]d ssl crt-list %[3]s
     http-request return status 200 content-type text/plain string "served by HAProxy"
 frontend http
-    bind 127.0.0.1:%[4]d noreuseport
+    bind 127.0.0.1:%[4]d
     http-request return status 200 content-type text/plain lf-string "%%[path,field(-1,/),map(%[5]s)]" if { path_beg /.well-known/acme-challenge/ } { path,field(-1,/),map(%[5]s) -m found }
     acl acme path_beg /.well-known/acme-challenge/
     use_backend hotcert_acme if acme

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/issuer"
+	"github.com/hotcert/hotcert/store"
+)
+
+// newIssuer loads or creates the account key and registers the account,
+// retrying while the CA is unreachable; a refusal that retrying cannot fix
+// (terms not accepted, EAB missing, unknown profile) stops hotcert.
+func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *http.Client, solver issuer.Solver, log *slog.Logger) (*issuer.Client, error) {
+	key, err := accountKey(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	opts := issuer.Options{
+		DirectoryURL: cfg.ACME.Directory, Email: cfg.ACME.Email, AcceptTerms: cfg.ACME.AcceptTerms,
+		Profile: cfg.ACME.Profile, HTTPClient: hc, Solver: solver, Logger: log.With("component", "issuer"),
+	}
+	if cfg.ACME.EAB.KeyID != "" {
+		opts.EAB = &issuer.EAB{KeyID: cfg.ACME.EAB.KeyID, HMACKey: cfg.ACME.EAB.HMACKey}
+	}
+	iss := issuer.New(opts, key)
+	for n := 1; ; n++ {
+		uri, err := iss.Register(ctx)
+		if err == nil {
+			log.Info("ACME account ready", "account", uri, "directory", cfg.ACME.Directory)
+			if err := saveAccountURI(st, key, uri, cfg); err != nil {
+				return nil, err
+			}
+			return iss, nil
+		}
+		if issuer.IsPermanent(err) || errors.Is(err, issuer.ErrTermsNotAccepted) {
+			return nil, fmt.Errorf("ACME account: %w", err)
+		}
+		wait := min(time.Duration(n)*2*time.Second, time.Minute)
+		log.Warn("ACME account: CA unreachable, retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// accountKey: the operator's own key file wins; otherwise the stored one;
+// otherwise a new ECDSA P-256 key, stored 0600 before it is ever used.
+func accountKey(cfg *configs.Config, st *store.File) (crypto.Signer, error) {
+	if cfg.ACME.AccountKey != "" {
+		b, err := os.ReadFile(cfg.ACME.AccountKey)
+		if err != nil {
+			return nil, fmt.Errorf("acme.account_key: %w", err)
+		}
+		k, err := issuer.ParseKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("acme.account_key %s: %w", cfg.ACME.AccountKey, err)
+		}
+		return k, nil
+	}
+	a, err := st.Account()
+	if err == nil {
+		return issuer.ParseKey(a.KeyPEM)
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	k, err := issuer.GenerateKey("ecdsa-p256")
+	if err != nil {
+		return nil, err
+	}
+	pemKey, err := issuer.MarshalKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.SaveAccount(&store.Account{KeyPEM: pemKey, Directory: cfg.ACME.Directory}); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func saveAccountURI(st *store.File, key crypto.Signer, uri string, cfg *configs.Config) error {
+	if cfg.ACME.AccountKey != "" {
+		return nil // the operator owns that key; keep no copy
+	}
+	pemKey, err := issuer.MarshalKey(key)
+	if err != nil {
+		return err
+	}
+	return st.SaveAccount(&store.Account{KeyPEM: pemKey, URI: uri, Directory: cfg.ACME.Directory})
+}
+
+func listen(addr string) (net.Listener, error) {
+	return net.Listen("tcp", addr)
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/daemon"
+	"github.com/hotcert/hotcert/issuer"
+	"github.com/hotcert/hotcert/issuer/http01"
+	"github.com/hotcert/hotcert/runtime"
+	"github.com/hotcert/hotcert/store"
+	"github.com/hotcert/hotcert/watcher"
+)
+
+// shutdownGrace bounds how long in-flight pushes may take after SIGTERM.
+const shutdownGrace = 12 * time.Second
+
+func cmdRun(args []string, _, stderr io.Writer) error {
+	fs, cfgPath := newFlags("run", stderr)
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := configs.LoadConfig(*cfgPath)
+	if err != nil {
+		report(stderr, err)
+		return errReported
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the daemon until ctx ends.
+func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	st, err := store.NewFile(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	hc, err := acmeHTTPClient(cfg.ACME.CARoots)
+	if err != nil {
+		return err
+	}
+	lbs := loaders(cfg, log)
+	responder := http01.New(log.With("component", "http01"))
+	var solver issuer.Solver = responder
+	if cfg.Challenge.HAProxyMap != "" {
+		solver = bothSolvers{responder, runtime.MapSolver{Fleet: lbs, Map: cfg.Challenge.HAProxyMap}}
+	}
+	srv := responder.Server(cfg.Challenge.HTTP01Listen)
+	ln, err := listen(srv.Addr)
+	if err != nil {
+		return fmt.Errorf("challenge listener: %w", err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	iss, err := newIssuer(ctx, cfg, st, hc, solver, log)
+	if err != nil {
+		return err
+	}
+	d := daemon.New(daemon.Options{
+		Issuer: iss, Store: st, Loaders: asLoaders(lbs), Logger: log,
+		Workers: cfg.ACME.Concurrency,
+	})
+	w, err := watcher.New(cfg.DomainsFile, 200*time.Millisecond, log.With("component", "watcher"))
+	if err != nil {
+		return err
+	}
+	return runLoops(ctx, cfg, d, w, log)
+}
+
+func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w *watcher.Watcher, log *slog.Logger) error {
+	loadDomains(cfg.DomainsFile, d, log)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	go w.Run(runCtx)
+	log.Info("hotcert running", "domains_file", cfg.DomainsFile, "haproxy", len(cfg.HAProxy))
+	for {
+		select {
+		case <-w.Changes():
+			loadDomains(cfg.DomainsFile, d, log)
+		case <-hup:
+			log.Info("SIGHUP: re-reading the domains file and renewal information")
+			loadDomains(cfg.DomainsFile, d, log)
+			if err := d.RefreshAll(); err != nil {
+				log.Error("refresh renewal information", "err", err)
+			}
+		case <-ctx.Done():
+			log.Info("shutting down")
+			cancelRun()
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(shutdownGrace):
+				return errors.New("shutdown: actions did not finish in time")
+			}
+		}
+	}
+}
+
+// loadDomains applies a valid domains file. A bad one is logged once per
+// change and changes nothing: the last good set stays in force.
+func loadDomains(path string, d *daemon.Daemon, log *slog.Logger) {
+	doms, err := configs.LoadDomains(path)
+	if err != nil {
+		log.Error("domains file rejected; keeping the last good set", "file", path, "err", err)
+		d.ConfigError(err)
+		return
+	}
+	log.Info("domains file loaded", "file", path, "certificates", len(doms.Certificates))
+	d.SetDesired(doms)
+}
+
+func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
+	var f runtime.Fleet
+	for _, h := range cfg.HAProxy {
+		f = append(f, runtime.New(runtime.Options{
+			Name: h.Name, Socket: h.Socket, CertDir: h.CertDir, CrtList: h.CrtList,
+			Logger: log.With("haproxy", h.Name),
+		}))
+	}
+	return f
+}
+
+func asLoaders(f runtime.Fleet) []daemon.Loader {
+	out := make([]daemon.Loader, len(f))
+	for i, c := range f {
+		out[i] = c
+	}
+	return out
+}
+
+// acmeHTTPClient trusts the system roots plus ca_roots (a private CA or
+// Pebble), with timeouts so that a stalled CA cannot hang an order.
+func acmeHTTPClient(caRoots string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	if caRoots != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		pemBytes, err := os.ReadFile(caRoots)
+		if err != nil {
+			return nil, fmt.Errorf("acme.ca_roots: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("acme.ca_roots %s: no PEM certificates", caRoots)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+}
+
+// bothSolvers answers a challenge from hotcert's own backend and from the
+// HAProxy map, so that either route works.
+type bothSolvers struct{ a, b issuer.Solver }
+
+func (s bothSolvers) Present(ctx context.Context, token, keyAuth string) error {
+	if err := s.a.Present(ctx, token, keyAuth); err != nil {
+		return err
+	}
+	return s.b.Present(ctx, token, keyAuth)
+}
+
+func (s bothSolvers) CleanUp(ctx context.Context, token string) error {
+	return errors.Join(s.a.CleanUp(ctx, token), s.b.CleanUp(ctx, token))
+}

@@ -1,0 +1,229 @@
+// Package daemon is hotcert's reconcile loop. Events (a domains-file edit, a
+// timer, SIGHUP, an admin request) only ask for a pass; a pass compares what
+// the domains file wants with what the store holds and what every HAProxy
+// serves, and queues at most one action per certificate. Workers run the
+// actions; a finished action asks for another pass. The loop is level
+// triggered, so a crash or a restart converges by running the same pass.
+package daemon
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/issuer"
+	"github.com/hotcert/hotcert/runtime"
+	"github.com/hotcert/hotcert/store"
+)
+
+// Issuer obtains certificates from an ACME CA.
+type Issuer interface {
+	Issue(ctx context.Context, req issuer.Request) (*issuer.Bundle, error)
+	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*issuer.Window, time.Duration, error)
+}
+
+// Store persists certificates and their history.
+type Store interface {
+	List() ([]*store.Record, error)
+	Get(name string) (*store.Record, error)
+	Put(r *store.Record) error
+	Delete(name string) error
+}
+
+// Loader is one HAProxy instance.
+type Loader interface {
+	Name() string
+	Push(ctx context.Context, name string, bundle []byte) error
+	Remove(ctx context.Context, name string) error
+	Loaded(ctx context.Context) (map[string]*big.Int, error)
+	Info(ctx context.Context) (runtime.Info, error)
+}
+
+var (
+	_ Loader = (*runtime.Client)(nil)
+	_ Issuer = (*issuer.Client)(nil)
+	_ Store  = (*store.File)(nil)
+)
+
+// Options wires a Daemon.
+type Options struct {
+	Issuer  Issuer
+	Store   Store
+	Loaders []Loader
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Workers bounds the actions that run at once (orders in parallel).
+	Workers int
+	// Verify is how often every HAProxy is re-checked when nothing else is
+	// due, so that a restarted HAProxy gets its certificates back.
+	Verify time.Duration
+	// Retain is how long the key and state of a removed certificate stay.
+	Retain time.Duration
+	// Metrics receives outcomes; nil discards them.
+	Metrics Metrics
+}
+
+// Daemon owns the desired set and the queue.
+type Daemon struct {
+	opt Options
+	log *slog.Logger
+
+	kick chan struct{}
+	jobs chan job
+
+	mu       sync.Mutex
+	desired  *configs.Domains
+	inflight map[string]bool
+	forced   map[string]bool
+	status   map[string]*certStatus
+	lbs      map[string]*lbState
+	passOK   time.Time
+	cfgErr   error
+}
+
+// New returns a daemon that manages nothing until SetDesired.
+func New(opt Options) *Daemon {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 8
+	}
+	if opt.Verify <= 0 {
+		opt.Verify = 30 * time.Second
+	}
+	if opt.Retain <= 0 {
+		opt.Retain = 30 * 24 * time.Hour
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = nopMetrics{}
+	}
+	d := &Daemon{
+		opt: opt, log: opt.Logger,
+		kick:     make(chan struct{}, 1),
+		jobs:     make(chan job, queueSize),
+		inflight: map[string]bool{},
+		forced:   map[string]bool{},
+		status:   map[string]*certStatus{},
+		lbs:      map[string]*lbState{},
+	}
+	for _, l := range opt.Loaders {
+		d.lbs[l.Name()] = &lbState{}
+	}
+	return d
+}
+
+// SetDesired replaces the desired set (a validated domains file) and asks
+// for a pass.
+func (d *Daemon) SetDesired(doms *configs.Domains) {
+	d.mu.Lock()
+	d.desired = doms
+	d.cfgErr = nil
+	d.mu.Unlock()
+	d.opt.Metrics.ConfigValid(true)
+	d.Kick()
+}
+
+// ConfigError records that the domains file was rejected; the last good set
+// stays in force, and health and status report the error until a good file.
+func (d *Daemon) ConfigError(err error) {
+	d.mu.Lock()
+	d.cfgErr = err
+	d.mu.Unlock()
+	d.opt.Metrics.ConfigValid(false)
+}
+
+// ConfigErr is the domains file's current problem, nil when it is good.
+func (d *Daemon) ConfigErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfgErr
+}
+
+// Kick asks for a pass; bursts coalesce into one.
+func (d *Daemon) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Renew forces a new order for a certificate, ignoring backoff and refusals.
+func (d *Daemon) Renew(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.wants(name) {
+		return ErrUnknownCertificate
+	}
+	d.forced[name] = true
+	d.kickLocked()
+	return nil
+}
+
+func (d *Daemon) kickLocked() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) wants(name string) bool {
+	if d.desired == nil {
+		return false
+	}
+	for _, c := range d.desired.Certificates {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Run drives passes until ctx ends, then waits for running actions. Orders
+// are abandoned through ctx; pushes are short and finish.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.recoverState(ctx)
+	var wg sync.WaitGroup
+	for range d.opt.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.worker(ctx)
+		}()
+	}
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.kick:
+		case <-timer.C:
+		}
+		next := d.pass(ctx)
+		timer.Reset(max(next.Sub(d.opt.Now()), 50*time.Millisecond))
+	}
+}
+
+func (d *Daemon) worker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-d.jobs:
+			d.runJob(ctx, j)
+			d.mu.Lock()
+			delete(d.inflight, j.cert.Name)
+			d.mu.Unlock()
+			d.Kick()
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/store"
+)
+
+// queueSize bounds the queue; a pass that finds it full leaves the rest for
+// the pass that the next finished action asks for.
+const queueSize = 1024
+
+type job struct {
+	cert   configs.Certificate
+	action Action
+	reason string
+	forced bool
+}
+
+// pass runs one reconcile and returns when the next one is due.
+func (d *Daemon) pass(ctx context.Context) time.Time {
+	now := d.opt.Now()
+	next := now.Add(d.opt.Verify)
+	d.mu.Lock()
+	desired := d.desired
+	d.mu.Unlock()
+	if desired == nil {
+		return next
+	}
+	recs, err := d.records()
+	if err != nil {
+		d.log.Error("reconcile: read store", "err", err)
+		return now.Add(5 * time.Second)
+	}
+	srv := d.served(ctx)
+	want := map[string]bool{}
+	for _, c := range desired.Certificates {
+		want[c.Name] = true
+		dec := decide(c, recs[c.Name], srv, now)
+		d.note(c, recs[c.Name], dec, srv)
+		d.enqueue(c, dec)
+		next = earliest(next, dec.Wake)
+	}
+	d.sweep(ctx, recs, want, srv, now)
+	d.opt.Metrics.PassDone(d.opt.Now())
+	d.mu.Lock()
+	d.passOK = d.opt.Now()
+	d.mu.Unlock()
+	return next
+}
+
+func (d *Daemon) records() (map[string]*store.Record, error) {
+	list, err := d.opt.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*store.Record, len(list))
+	for _, r := range list {
+		out[r.Name] = r
+	}
+	return out, nil
+}
+
+// served asks every HAProxy what it serves. An instance that does not answer
+// is left out of this pass (nil) and reported as down.
+func (d *Daemon) served(ctx context.Context) served {
+	out := served{}
+	for _, l := range d.opt.Loaders {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		loaded, err := l.Loaded(cctx)
+		cancel()
+		d.setLB(l.Name(), err)
+		if err != nil {
+			d.log.Warn("haproxy does not answer", "haproxy", l.Name(), "err", err)
+			out[l.Name()] = nil
+			continue
+		}
+		out[l.Name()] = loaded
+	}
+	return out
+}
+
+func (d *Daemon) enqueue(c configs.Certificate, dec Decision) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	forced := d.forced[c.Name]
+	if forced && (dec.Action == None || dec.Action == Push || dec.Action == Refresh) {
+		dec = Decision{Action: Renew, Reason: "renewal asked for by an operator"}
+	}
+	if dec.Action == None || d.inflight[c.Name] {
+		return
+	}
+	select {
+	case d.jobs <- job{cert: c, action: dec.Action, reason: dec.Reason, forced: forced}:
+		d.inflight[c.Name] = true
+		delete(d.forced, c.Name)
+	default:
+	}
+}
+
+// sweep takes out of every HAProxy what left the domains file, and forgets
+// removed certificates once they have been gone for the retention period.
+func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time) {
+	names := make([]string, 0, len(recs))
+	for n := range recs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		r := recs[n]
+		if want[n] {
+			continue
+		}
+		switch {
+		case r.RemovedAt.IsZero() || stillServed(n, srv):
+			d.enqueue(configs.Certificate{Name: n}, Decision{Action: Remove, Reason: "no longer in the domains file"})
+		case now.Sub(r.RemovedAt) > d.opt.Retain:
+			if err := d.opt.Store.Delete(n); err != nil && !errors.Is(err, store.ErrNotFound) {
+				d.log.Error("forget removed certificate", "cert", n, "err", err)
+				continue
+			}
+			d.log.Info("forgot removed certificate", "cert", n, "removed_at", r.RemovedAt)
+		}
+		d.forget(n)
+	}
+}
+
+func stillServed(name string, srv served) bool {
+	for _, loaded := range srv {
+		for sn := range loaded {
+			if staleStore(name, sn, nil) {
+				return true
+			}
+		}
+	}
+	return false
+}

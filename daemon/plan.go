@@ -1,0 +1,209 @@
+package daemon
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/issuer"
+	"github.com/hotcert/hotcert/store"
+)
+
+// Action is the one thing a pass decides to do for a certificate.
+type Action int
+
+const (
+	None    Action = iota
+	Issue          // no usable bundle for the current definition
+	Renew          // a bundle reached its renewal time
+	Refresh        // ask the CA for renewal information (ARI)
+	Push           // some HAProxy serves something other than the store
+	Remove         // the certificate left the domains file
+)
+
+func (a Action) String() string {
+	return [...]string{"none", "issue", "renew", "refresh-ari", "push", "remove"}[a]
+}
+
+// Decision is an action with the reason an operator would want to read.
+type Decision struct {
+	Action Action
+	Reason string
+	// Wake is when this certificate next needs a look if nothing changes.
+	Wake time.Time
+}
+
+// served is what each HAProxy serves, by instance and then by store name.
+// A nil inner map means the instance could not be asked this pass.
+type served map[string]map[string]*big.Int
+
+// specOf identifies a certificate definition: a failure or a backoff applies
+// only to the definition that failed, so an edit that fixes a name is tried
+// at once.
+func specOf(c configs.Certificate) string {
+	kts := make([]string, len(c.KeyTypes))
+	for i, k := range c.KeyTypes {
+		kts[i] = string(k)
+	}
+	return strings.Join(c.Domains, ",") + "|" + strings.Join(kts, ",") + "|" + c.KeyFile
+}
+
+// storeNames are the HAProxy store names of a certificate: the first key type
+// takes the certificate's name, further ones (dual certificates) add theirs,
+// so that adding an RSA fallback never renames the ECDSA store.
+func storeNames(c configs.Certificate) map[string]string {
+	out := make(map[string]string, len(c.KeyTypes))
+	for i, kt := range c.KeyTypes {
+		n := c.Name
+		if i > 0 {
+			n += "." + string(kt)
+		}
+		out[string(kt)] = n
+	}
+	return out
+}
+
+// decide is a pure function of the desired certificate, what the store
+// holds, what the HAProxy instances serve, and the time. The checks run in
+// order and the first that applies wins.
+func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time) Decision {
+	if rec == nil {
+		return Decision{Action: Issue, Reason: "new certificate"}
+	}
+	if d, ok := failedSpec(c, rec, now); ok {
+		return d
+	}
+	if !slices.Equal(rec.Domains, c.Domains) {
+		return Decision{Action: Issue, Reason: "names changed"}
+	}
+	for _, kt := range c.KeyTypes {
+		if _, ok := rec.Bundles[string(kt)]; !ok {
+			return Decision{Action: Issue, Reason: "no bundle for key type " + string(kt)}
+		}
+	}
+	renewAt, why := nextRenewal(rec)
+	if !now.Before(renewAt) {
+		return Decision{Action: Renew, Reason: why}
+	}
+	if !rec.ARICheckAt.After(now) {
+		return Decision{Action: Refresh, Reason: "renewal information is due", Wake: renewAt}
+	}
+	if reason := pushNeeded(c, rec, srv); reason != "" {
+		return Decision{Action: Push, Reason: reason, Wake: renewAt}
+	}
+	return Decision{Action: None, Wake: earliest(renewAt, rec.ARICheckAt)}
+}
+
+// failedSpec holds back a definition that failed: until its backoff ends, or
+// for good when the CA refused it permanently.
+func failedSpec(c configs.Certificate, rec *store.Record, now time.Time) (Decision, bool) {
+	if rec.Attempts == 0 || rec.Spec != specOf(c) {
+		return Decision{}, false
+	}
+	if rec.Permanent {
+		return Decision{Action: None, Reason: "refused by the CA; edit the certificate or renew it by hand"}, true
+	}
+	if now.Before(rec.NextAttempt) {
+		return Decision{Action: None, Reason: "backing off after a failure", Wake: rec.NextAttempt}, true
+	}
+	return Decision{}, false
+}
+
+// nextRenewal is the earliest renewal time over the record's bundles.
+func nextRenewal(rec *store.Record) (time.Time, string) {
+	var at time.Time
+	why := "a third of the lifetime left"
+	for _, b := range rec.Bundles {
+		leaf, err := LeafOf(b.PEM)
+		if err != nil {
+			return time.Time{}, "stored bundle is unreadable"
+		}
+		var win *issuer.Window
+		if !rec.ARIStart.IsZero() {
+			win = &issuer.Window{Start: rec.ARIStart, End: rec.ARIEnd}
+		}
+		t := issuer.RenewAt(leaf.NotBefore, leaf.NotAfter, win, rec.Jitter)
+		if at.IsZero() || t.Before(at) {
+			at = t
+		}
+		if win != nil {
+			why = "inside the CA's renewal window (ARI)"
+		} else if leaf.NotAfter.Sub(leaf.NotBefore) <= 10*24*time.Hour {
+			why = "half of a short lifetime left"
+		}
+	}
+	return at, why
+}
+
+func pushNeeded(c configs.Certificate, rec *store.Record, srv served) string {
+	names := storeNames(c)
+	for inst, loaded := range srv {
+		if loaded == nil {
+			continue
+		}
+		for kt, sn := range names {
+			leaf, err := LeafOf(rec.Bundles[kt].PEM)
+			if err != nil {
+				continue
+			}
+			if s, ok := loaded[sn]; !ok || s.Cmp(leaf.SerialNumber) != 0 {
+				return inst + " does not serve the stored " + sn
+			}
+		}
+		for sn := range loaded {
+			if staleStore(c.Name, sn, names) {
+				return inst + " still serves " + sn
+			}
+		}
+	}
+	return ""
+}
+
+// staleStore reports a store of this certificate that its definition no
+// longer has, e.g. the RSA half of a dual certificate that became single.
+func staleStore(cert, sn string, want map[string]string) bool {
+	if sn != cert && !strings.HasPrefix(sn, cert+".") {
+		return false
+	}
+	for _, w := range want {
+		if w == sn {
+			return false
+		}
+	}
+	kt := strings.TrimPrefix(sn, cert+".")
+	return sn == cert || slices.Contains(keyTypeNames, kt)
+}
+
+var keyTypeNames = []string{"ecdsa-p256", "ecdsa-p384", "rsa2048", "rsa3072", "rsa4096"}
+
+func earliest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (out.IsZero() || t.Before(out)) {
+			out = t
+		}
+	}
+	return out
+}
+
+// ErrNoCertificate is returned for a bundle without a certificate.
+var ErrNoCertificate = errors.New("bundle has no certificate")
+
+// LeafOf parses the first certificate of a PEM bundle.
+func LeafOf(bundle []byte) (*x509.Certificate, error) {
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, ErrNoCertificate
+		}
+		if b.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
+}

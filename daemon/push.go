@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/store"
+)
+
+// pushTimeout bounds one push to one HAProxy, so that a hung socket costs
+// one instance, not the daemon.
+const pushTimeout = 30 * time.Second
+
+// pushAll gives every HAProxy the stored bundles of a certificate and takes
+// out stores its definition no longer has. Instances are updated in
+// parallel and each one's failure is reported on its own.
+func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
+	rec, err := d.opt.Store.Get(c.Name)
+	if err != nil {
+		return err
+	}
+	names := storeNames(c)
+	var wg sync.WaitGroup
+	errs := make([]error, len(d.opt.Loaders))
+	for i, l := range d.opt.Loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.pushOne(ctx, l, c, names, rec.Bundles)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) error {
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	defer cancel()
+	var errs []error
+	for kt, sn := range names {
+		b, ok := bundles[kt]
+		if !ok {
+			continue
+		}
+		err := l.Push(ctx, sn, b.PEM)
+		d.opt.Metrics.Push(l.Name(), err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("push %s to %s: %w", sn, l.Name(), err))
+		}
+	}
+	errs = append(errs, d.dropStale(ctx, l, c.Name, names))
+	err := errors.Join(errs...)
+	d.setPush(c.Name, l.Name(), err)
+	return err
+}
+
+// dropStale removes stores of this certificate that its definition lost.
+func (d *Daemon) dropStale(ctx context.Context, l Loader, cert string, want map[string]string) error {
+	loaded, err := l.Loaded(ctx)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", l.Name(), err)
+	}
+	var errs []error
+	for sn := range loaded {
+		if staleStore(cert, sn, want) {
+			if err := l.Remove(ctx, sn); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s from %s: %w", sn, l.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// remove takes a certificate out of every HAProxy (crt-list line and PEM
+// included) and marks it removed; its key and state stay for Retain.
+func (d *Daemon) remove(ctx context.Context, name string) error {
+	var errs []error
+	for _, l := range d.opt.Loaders {
+		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
+		errs = append(errs, d.dropStale(cctx, l, name, nil))
+		cancel()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	rec, err := d.opt.Store.Get(name)
+	if err != nil {
+		return err
+	}
+	if rec.RemovedAt.IsZero() {
+		rec.RemovedAt = d.opt.Now()
+	}
+	return d.opt.Store.Put(rec)
+}

@@ -1,0 +1,175 @@
+package daemon
+
+import (
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/store"
+)
+
+// Metrics receives the daemon's outcomes; the admin package implements it
+// with Prometheus.
+type Metrics interface {
+	Order(cert, result, problem string)
+	Push(haproxy string, err error)
+	PassDone(at time.Time)
+	Certificate(name string, notAfter, nextRenewal time.Time)
+	Forget(name string)
+	ConfigValid(ok bool)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Order(string, string, string)             {}
+func (nopMetrics) Push(string, error)                       {}
+func (nopMetrics) PassDone(time.Time)                       {}
+func (nopMetrics) Certificate(string, time.Time, time.Time) {}
+func (nopMetrics) Forget(string)                            {}
+func (nopMetrics) ConfigValid(bool)                         {}
+
+// CertStatus is what an operator sees of one certificate.
+type CertStatus struct {
+	Name        string            `json:"name"`
+	Domains     []string          `json:"domains"`
+	KeyTypes    []string          `json:"key_types"`
+	NotBefore   time.Time         `json:"not_before,omitzero"`
+	NotAfter    time.Time         `json:"not_after,omitzero"`
+	Serial      string            `json:"serial,omitempty"`
+	NextRenewal time.Time         `json:"next_renewal,omitzero"`
+	RenewalWhy  string            `json:"next_renewal_reason,omitempty"`
+	State       string            `json:"state"`
+	Attempts    int               `json:"attempts"`
+	NextAttempt time.Time         `json:"next_attempt,omitzero"`
+	LastError   string            `json:"last_error,omitempty"`
+	Loaded      map[string]string `json:"loaded"` // haproxy -> serial (hex), "" when absent
+	PushErrors  map[string]string `json:"push_errors,omitempty"`
+}
+
+type certStatus struct {
+	CertStatus
+	pushErr map[string]string
+}
+
+type lbState struct {
+	err  error
+	seen time.Time
+}
+
+// note records what the pass saw of a certificate, for the status API.
+func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, srv served) {
+	s := CertStatus{Name: c.Name, Domains: c.Domains, State: dec.Action.String(), Loaded: map[string]string{}}
+	for _, kt := range c.KeyTypes {
+		s.KeyTypes = append(s.KeyTypes, string(kt))
+	}
+	if dec.Action == None && dec.Reason != "" {
+		s.State = "waiting: " + dec.Reason
+	} else if dec.Action == None {
+		s.State = "ok"
+	}
+	main := storeNames(c)[string(c.KeyTypes[0])]
+	if rec != nil {
+		d.noteRecord(&s, c, rec)
+	}
+	for inst, loaded := range srv {
+		s.Loaded[inst] = hexSerial(loaded[main])
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.status[c.Name]
+	cs := &certStatus{CertStatus: s, pushErr: map[string]string{}}
+	if old != nil {
+		cs.pushErr = old.pushErr
+	}
+	d.status[c.Name] = cs
+	if !s.NotAfter.IsZero() {
+		d.opt.Metrics.Certificate(c.Name, s.NotAfter, s.NextRenewal)
+	}
+}
+
+func (d *Daemon) noteRecord(s *CertStatus, c configs.Certificate, rec *store.Record) {
+	s.Attempts, s.LastError, s.NextAttempt = rec.Attempts, rec.LastError, rec.NextAttempt
+	if b, ok := rec.Bundles[string(c.KeyTypes[0])]; ok {
+		if leaf, err := LeafOf(b.PEM); err == nil {
+			s.NotBefore, s.NotAfter, s.Serial = leaf.NotBefore, leaf.NotAfter, leaf.SerialNumber.Text(16)
+		}
+	}
+	if len(rec.Bundles) > 0 {
+		s.NextRenewal, s.RenewalWhy = nextRenewal(rec)
+	}
+}
+
+func hexSerial(s *big.Int) string {
+	if s == nil {
+		return ""
+	}
+	return s.Text(16)
+}
+
+func (d *Daemon) setPush(cert, lb string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs := d.status[cert]
+	if cs == nil {
+		return
+	}
+	if err != nil {
+		cs.pushErr[lb] = err.Error()
+	} else {
+		delete(cs.pushErr, lb)
+	}
+}
+
+func (d *Daemon) setLB(name string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.lbs[name]
+	st.err = err
+	if err == nil {
+		st.seen = d.opt.Now()
+	}
+}
+
+func (d *Daemon) forget(name string) {
+	d.mu.Lock()
+	_, had := d.status[name]
+	delete(d.status, name)
+	d.mu.Unlock()
+	if had {
+		d.opt.Metrics.Forget(name)
+	}
+}
+
+// Status lists every desired certificate, sorted by name.
+func (d *Daemon) Status() []CertStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]CertStatus, 0, len(d.status))
+	for _, cs := range d.status {
+		s := cs.CertStatus
+		if len(cs.pushErr) > 0 {
+			s.PushErrors = map[string]string{}
+			for k, v := range cs.pushErr {
+				s.PushErrors[k] = v
+			}
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Health reports the HAProxy instances that did not answer at the last pass,
+// by name, and when the last pass completed.
+func (d *Daemon) Health() (down map[string]string, lastPass time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	down = map[string]string{}
+	for n, st := range d.lbs {
+		if st.err != nil {
+			down[n] = st.err.Error()
+		}
+	}
+	return down, d.passOK
+}

@@ -1,0 +1,229 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/issuer"
+	"github.com/hotcert/hotcert/store"
+)
+
+// ErrUnknownCertificate is returned for a name the domains file lacks.
+var ErrUnknownCertificate = errors.New("no such certificate in the domains file")
+
+func (d *Daemon) runJob(ctx context.Context, j job) {
+	log := d.log.With("cert", j.cert.Name, "action", j.action.String())
+	log.Debug("start", "reason", j.reason)
+	var err error
+	switch j.action {
+	case Issue, Renew:
+		err = d.order(ctx, j)
+	case Refresh:
+		err = d.refresh(ctx, j.cert)
+	case Push:
+		err = d.pushAll(ctx, j.cert)
+	case Remove:
+		err = d.remove(ctx, j.cert.Name)
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Error("failed", "reason", j.reason, "err", err)
+		return
+	}
+	if err == nil {
+		log.Info("done", "reason", j.reason)
+	}
+}
+
+// order obtains new bundles for the key types that need them, stores them,
+// and pushes them. Its attempt is persisted before the order is placed.
+func (d *Daemon) order(ctx context.Context, j job) error {
+	c := j.cert
+	rec, err := d.opt.Store.Get(c.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		rec = &store.Record{Name: c.Name, Bundles: map[string]store.Bundle{}}
+	} else if err != nil {
+		return err
+	}
+	need := neededKeyTypes(c, rec, j, d.opt.Now())
+	rec.Ordering, rec.LastAttempt, rec.Spec = true, d.opt.Now(), specOf(c)
+	if err := d.opt.Store.Put(rec); err != nil {
+		return err
+	}
+	bundles, err := d.issueAll(ctx, c, need)
+	if err != nil {
+		return d.failed(rec, err)
+	}
+	d.succeeded(c, rec, bundles)
+	if err := d.opt.Store.Put(rec); err != nil {
+		return err
+	}
+	d.opt.Metrics.Order(c.Name, "success", "")
+	return d.pushAll(ctx, c)
+}
+
+// neededKeyTypes: everything when the names changed or a renewal was forced,
+// otherwise only the key types that lack a bundle or are due.
+func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Time) []configs.KeyType {
+	if j.forced || !slices.Equal(rec.Domains, c.Domains) {
+		return c.KeyTypes
+	}
+	var out []configs.KeyType
+	for _, kt := range c.KeyTypes {
+		b, ok := rec.Bundles[string(kt)]
+		if !ok {
+			out = append(out, kt)
+			continue
+		}
+		one := &store.Record{Bundles: map[string]store.Bundle{string(kt): b}, ARIStart: rec.ARIStart, ARIEnd: rec.ARIEnd, Jitter: rec.Jitter}
+		if at, _ := nextRenewal(one); !now.Before(at) {
+			out = append(out, kt)
+		}
+	}
+	if len(out) == 0 {
+		return c.KeyTypes
+	}
+	return out
+}
+
+func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType) (map[string]store.Bundle, error) {
+	out := map[string]store.Bundle{}
+	for _, kt := range kts {
+		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: string(kt)}
+		if c.KeyFile != "" {
+			pemKey, err := os.ReadFile(c.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("read key_file of %s: %w", c.Name, err)
+			}
+			if req.Key, err = issuer.ParseKey(pemKey); err != nil {
+				return nil, fmt.Errorf("key_file of %s: %w", c.Name, err)
+			}
+		}
+		b, err := d.opt.Issuer.Issue(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		pem := append(append([]byte{}, b.CertPEM...), b.KeyPEM...)
+		out[string(kt)] = store.Bundle{KeyType: string(kt), PEM: pem}
+	}
+	return out, nil
+}
+
+func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record, bundles map[string]store.Bundle) {
+	if !slices.Equal(rec.Domains, c.Domains) {
+		rec.Bundles = map[string]store.Bundle{}
+	}
+	for kt, b := range bundles {
+		rec.Bundles[kt] = b
+	}
+	for kt := range rec.Bundles {
+		if !slices.Contains(c.KeyTypes, configs.KeyType(kt)) {
+			delete(rec.Bundles, kt)
+		}
+	}
+	rec.Domains = slices.Clone(c.Domains)
+	rec.KeyTypes = make([]string, len(c.KeyTypes))
+	for i, kt := range c.KeyTypes {
+		rec.KeyTypes[i] = string(kt)
+	}
+	rec.Ordering, rec.Attempts, rec.LastError, rec.Permanent = false, 0, "", false
+	rec.NextAttempt = time.Time{}
+	// A new certificate has a new renewal window: ask the CA about it soon,
+	// and pick a new random point in whatever window it gives.
+	rec.ARIStart, rec.ARIEnd, rec.ARICheckAt = time.Time{}, time.Time{}, time.Time{}
+	rec.Jitter = rand.Float64()
+	rec.RemovedAt = time.Time{}
+}
+
+// failed records a failed order with its backoff, persisted so that a
+// restart does not reset it.
+func (d *Daemon) failed(rec *store.Record, err error) error {
+	now := d.opt.Now()
+	rec.Ordering = false
+	rec.Attempts++
+	rec.LastError = err.Error()
+	rec.Permanent = issuer.IsPermanent(err)
+	wait := issuer.Backoff(rec.Attempts)
+	if ra, ok := issuer.RetryAfter(err); ok && ra > wait {
+		wait = ra
+	}
+	rec.NextAttempt = now.Add(wait)
+	d.opt.Metrics.Order(rec.Name, "failure", problemOf(err))
+	if perr := d.opt.Store.Put(rec); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err)
+}
+
+func problemOf(err error) string {
+	var ie *issuer.Error
+	if errors.As(err, &ie) && ie.Problem != "" {
+		return ie.Problem
+	}
+	return "other"
+}
+
+// refresh asks the CA for renewal information and stores the window.
+func (d *Daemon) refresh(ctx context.Context, c configs.Certificate) error {
+	rec, err := d.opt.Store.Get(c.Name)
+	if err != nil {
+		return err
+	}
+	now := d.opt.Now()
+	var leafErr error
+	for _, b := range rec.Bundles {
+		leaf, err := LeafOf(b.PEM)
+		if err != nil {
+			leafErr = err
+			continue
+		}
+		win, retry, err := d.opt.Issuer.RenewalInfo(ctx, leaf)
+		switch {
+		case errors.Is(err, issuer.ErrNoARI):
+			rec.ARICheckAt = now.Add(24 * time.Hour)
+		case err != nil:
+			rec.ARICheckAt = now.Add(time.Hour)
+			d.log.Warn("renewal information", "cert", c.Name, "err", err)
+		default:
+			rec.ARIStart, rec.ARIEnd = win.Start, win.End
+			rec.ARICheckAt = now.Add(clamp(retry, time.Minute, 24*time.Hour))
+		}
+		break
+	}
+	if leafErr != nil && rec.ARICheckAt.IsZero() {
+		rec.ARICheckAt = now.Add(time.Hour)
+	}
+	return d.opt.Store.Put(rec)
+}
+
+func clamp(v, lo, hi time.Duration) time.Duration {
+	if v <= 0 {
+		return 6 * time.Hour
+	}
+	return min(max(v, lo), hi)
+}
+
+// RefreshAll makes every certificate ask the CA for renewal information at
+// the next pass, whatever the last Retry-After said (SIGHUP).
+func (d *Daemon) RefreshAll() error {
+	recs, err := d.opt.Store.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.ARICheckAt.IsZero() {
+			continue
+		}
+		r.ARICheckAt = time.Time{}
+		if err := d.opt.Store.Put(r); err != nil {
+			return err
+		}
+	}
+	d.Kick()
+	return nil
+}
