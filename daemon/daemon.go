@@ -79,6 +79,7 @@ type Daemon struct {
 	desired  *configs.Domains
 	inflight map[string]bool
 	forced   map[string]bool
+	ariDue   map[string]bool
 	status   map[string]*certStatus
 	lbs      map[string]*lbState
 	passOK   time.Time
@@ -111,6 +112,7 @@ func New(opt Options) *Daemon {
 		jobs:     make(chan job, queueSize),
 		inflight: map[string]bool{},
 		forced:   map[string]bool{},
+		ariDue:   map[string]bool{},
 		status:   map[string]*certStatus{},
 		lbs:      map[string]*lbState{},
 	}

@@ -40,7 +40,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	want := map[string]bool{}
 	for _, c := range desired.Certificates {
 		want[c.Name] = true
-		dec := decide(c, recs[c.Name], srv, now)
+		dec := decide(c, d.withARIDue(recs[c.Name]), srv, now)
 		d.note(c, recs[c.Name], dec, srv)
 		d.enqueue(c, dec)
 		next = earliest(next, dec.Wake)
@@ -98,6 +98,9 @@ func (d *Daemon) enqueue(c configs.Certificate, dec Decision) {
 	case d.jobs <- job{cert: c, action: dec.Action, reason: dec.Reason, forced: forced}:
 		d.inflight[c.Name] = true
 		delete(d.forced, c.Name)
+		if dec.Action == Refresh || dec.Action == Issue || dec.Action == Renew {
+			delete(d.ariDue, c.Name)
+		}
 	default:
 	}
 }
@@ -138,4 +141,21 @@ func stillServed(name string, srv served) bool {
 		}
 	}
 	return false
+}
+
+// withARIDue returns the record as the pass should see it: when an operator
+// asked for renewal information (SIGHUP), the stored Retry-After is ignored.
+func (d *Daemon) withARIDue(r *store.Record) *store.Record {
+	if r == nil {
+		return nil
+	}
+	d.mu.Lock()
+	due := d.ariDue[r.Name]
+	d.mu.Unlock()
+	if !due {
+		return r
+	}
+	c := r.Clone()
+	c.ARICheckAt = time.Time{}
+	return c
 }

@@ -209,21 +209,17 @@ func clamp(v, lo, hi time.Duration) time.Duration {
 }
 
 // RefreshAll makes every certificate ask the CA for renewal information at
-// the next pass, whatever the last Retry-After said (SIGHUP).
+// the next pass, whatever the last Retry-After said (SIGHUP). It only marks
+// the certificates: the refresh itself runs as a queued action, so it never
+// races an order writing the same record.
 func (d *Daemon) RefreshAll() error {
-	recs, err := d.opt.Store.List()
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if r.ARICheckAt.IsZero() {
-			continue
-		}
-		r.ARICheckAt = time.Time{}
-		if err := d.opt.Store.Put(r); err != nil {
-			return err
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.desired != nil {
+		for _, c := range d.desired.Certificates {
+			d.ariDue[c.Name] = true
 		}
 	}
-	d.Kick()
+	d.kickLocked()
 	return nil
 }
