@@ -49,6 +49,8 @@ type env struct {
 	admin       int
 	proc        *process
 	extraConfig string
+	// acmeExtra is appended inside the acme: section (two-space indent).
+	acmeExtra string
 }
 
 type envOptions struct {
@@ -86,14 +88,14 @@ func (e *env) writeConfig() {
   email: ops@example.test
   accept_terms: true
   ca_roots: ca.pem
-state_dir: state
+%sstate_dir: state
 domains_file: domains.yaml
 challenge:
   http01_listen: 127.0.0.1:%d
 admin:
   listen: 127.0.0.1:%d
 haproxy:
-`, e.ca.DirectoryURL, e.challenge, e.admin)
+`, e.ca.DirectoryURL, e.acmeExtra, e.challenge, e.admin)
 	for i, h := range e.lbs {
 		fmt.Fprintf(&b, "  - name: lb%d\n    socket: %s\n    cert_dir: %s\n    crt_list: %s\n", i+1, h.Socket, h.CertDir, h.CrtList)
 	}
