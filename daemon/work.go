@@ -168,35 +168,34 @@ func problemOf(err error) string {
 	return "other"
 }
 
-// refresh asks the CA for renewal information and stores the window.
+// refresh asks the CA for renewal information and stores the window. A
+// dual certificate has one window per bundle; the earliest one counts.
 func (d *Daemon) refresh(ctx context.Context, c configs.Certificate) error {
 	rec, err := d.opt.Store.Get(c.Name)
 	if err != nil {
 		return err
 	}
 	now := d.opt.Now()
-	var leafErr error
+	rec.ARIStart, rec.ARIEnd = time.Time{}, time.Time{}
+	rec.ARICheckAt = now.Add(24 * time.Hour)
 	for _, b := range rec.Bundles {
 		leaf, err := LeafOf(b.PEM)
 		if err != nil {
-			leafErr = err
-			continue
+			return fmt.Errorf("renewal information for %s: %w", c.Name, err)
 		}
 		win, retry, err := d.opt.Issuer.RenewalInfo(ctx, leaf)
 		switch {
 		case errors.Is(err, issuer.ErrNoARI):
-			rec.ARICheckAt = now.Add(24 * time.Hour)
+			continue // the lifetime rule applies; ask again tomorrow
 		case err != nil:
-			rec.ARICheckAt = now.Add(time.Hour)
+			rec.ARICheckAt = earliest(rec.ARICheckAt, now.Add(time.Hour))
 			d.log.Warn("renewal information", "cert", c.Name, "err", err)
-		default:
-			rec.ARIStart, rec.ARIEnd = win.Start, win.End
-			rec.ARICheckAt = now.Add(clamp(retry, time.Minute, 24*time.Hour))
+			continue
 		}
-		break
-	}
-	if leafErr != nil && rec.ARICheckAt.IsZero() {
-		rec.ARICheckAt = now.Add(time.Hour)
+		if rec.ARIStart.IsZero() || win.Start.Before(rec.ARIStart) {
+			rec.ARIStart, rec.ARIEnd = win.Start, win.End
+		}
+		rec.ARICheckAt = earliest(rec.ARICheckAt, now.Add(clamp(retry, time.Minute, 24*time.Hour)))
 	}
 	return d.opt.Store.Put(rec)
 }
