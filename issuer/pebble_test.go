@@ -32,7 +32,7 @@ type env struct {
 	hits      chan string
 }
 
-func startEnv(t *testing.T, opts testca.Options) *env {
+func startEnv(t testing.TB, opts testca.Options) *env {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +59,7 @@ func startEnv(t *testing.T, opts testca.Options) *env {
 	return e
 }
 
-func (e *env) client(t *testing.T, mutate func(*issuer.Options)) *issuer.Client {
+func (e *env) client(t testing.TB, mutate func(*issuer.Options)) *issuer.Client {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -80,7 +80,7 @@ func (e *env) client(t *testing.T, mutate func(*issuer.Options)) *issuer.Client 
 	return issuer.New(opts, key)
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
