@@ -10,19 +10,23 @@ import (
 
 const http01 = "http-01"
 
-// pendingAuthz is an authorization whose http-01 challenge was accepted.
+// pendingAuthz is an authorization whose challenge was presented.
 type pendingAuthz struct {
 	url    string
 	domain string
 	token  string
+	typ    string // http-01 or dns-01
+	value  string // dns-01: the TXT record's value
+	chal   *acme.Challenge
 }
 
 // authorize completes every authorization that is not valid yet. All challenges are presented
-// and accepted before any is polled, so the CA validates them in parallel. Every presented
-// token is cleaned up, whatever happens.
+// (and dns-01 records seen on every nameserver) and accepted before any is polled, so the CA
+// validates them in parallel. Every presented answer is cleaned up, whatever happens.
 func (c *Client) authorize(ctx context.Context, req Request, urls []string) error {
-	if c.opts.Solver == nil {
-		return &Error{Cert: req.Name, op: "authorize", Err: errors.New("no http-01 solver configured"), Permanent: true}
+	typ, err := c.challengeType(req)
+	if err != nil {
+		return err
 	}
 	var pending []pendingAuthz
 	defer func() {
@@ -30,18 +34,24 @@ func (c *Client) authorize(ctx context.Context, req Request, urls []string) erro
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 		defer cancel()
 		for _, p := range pending {
-			if err := c.opts.Solver.CleanUp(cctx, p.token); err != nil {
-				c.log.Warn("http-01 cleanup failed", "cert", req.Name, "domain", p.domain, "err", err)
-			}
+			c.cleanup(cctx, req, p)
 		}
 	}()
 	for _, url := range urls {
-		p, err := c.startAuthz(ctx, req, url)
+		p, err := c.startAuthz(ctx, req, typ, url)
 		if err != nil {
 			return err
 		}
 		if p != nil {
 			pending = append(pending, *p)
+		}
+	}
+	if err := c.propagate(ctx, req, pending); err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if _, err := c.acme.Accept(ctx, p.chal); err != nil {
+			return c.fail("accept challenge", req, p.domain, err)
 		}
 	}
 	for _, p := range pending {
@@ -52,9 +62,9 @@ func (c *Client) authorize(ctx context.Context, req Request, urls []string) erro
 	return nil
 }
 
-// startAuthz presents and accepts the http-01 challenge of a pending authorization. It
-// returns nil for an authorization that is already valid (CAs reuse recent ones).
-func (c *Client) startAuthz(ctx context.Context, req Request, url string) (*pendingAuthz, error) {
+// startAuthz presents the challenge of type typ of a pending authorization. It returns nil
+// for an authorization that is already valid (CAs reuse recent ones).
+func (c *Client) startAuthz(ctx context.Context, req Request, typ, url string) (*pendingAuthz, error) {
 	z, err := c.acme.GetAuthorization(ctx, url)
 	if err != nil {
 		return nil, c.fail("get authorization", req, "", err)
@@ -67,21 +77,14 @@ func (c *Client) startAuthz(ctx context.Context, req Request, url string) (*pend
 	default:
 		return nil, authzFailed(req, z)
 	}
-	chal := findChallenge(z, http01)
+	chal := findChallenge(z, typ)
 	if chal == nil {
 		return nil, &Error{Cert: req.Name, Domain: domain, op: "authorize", Permanent: true,
-			Err: fmt.Errorf("the CA offers no %s challenge for %s", http01, domain)}
+			Err: fmt.Errorf("the CA offers no %s challenge for %s", typ, domain)}
 	}
-	keyAuth, err := c.acme.HTTP01ChallengeResponse(chal.Token)
-	if err != nil {
-		return nil, &Error{Cert: req.Name, Domain: domain, op: "authorize", Err: err}
-	}
-	p := &pendingAuthz{url: url, domain: domain, token: chal.Token}
-	if err := c.opts.Solver.Present(ctx, chal.Token, keyAuth); err != nil {
-		return nil, &Error{Cert: req.Name, Domain: domain, op: "present http-01", Err: err}
-	}
-	if _, err := c.acme.Accept(ctx, chal); err != nil {
-		return p, c.fail("accept challenge", req, domain, err)
+	p := &pendingAuthz{url: url, domain: domain, token: chal.Token, typ: typ, chal: chal}
+	if err := c.present(ctx, req, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -37,6 +37,7 @@ type Options struct {
 	Profile      string       // "" → send none and let the CA choose
 	HTTPClient   *http.Client // nil → default; carries the ca_roots trust
 	Solver       Solver       // http-01
+	DNSSolver    DNSSolver    // dns-01; nil → dns-01 requests fail permanently
 	Logger       *slog.Logger // nil → discard
 	Now          func() time.Time
 	PollInterval time.Duration // default 100ms

@@ -21,6 +21,8 @@ type Request struct {
 	Domains []string      // the first one becomes the subject CN when it fits
 	KeyType string        // "ecdsa-p256" (default) | "ecdsa-p384" | "rsa2048" | "rsa3072" | "rsa4096"
 	Key     crypto.Signer // optional: the user's own key; nil → a fresh key of KeyType
+	// Challenge is "http-01" (the default when empty) or "dns-01".
+	Challenge string
 }
 
 // Bundle is an issued certificate with its key.
@@ -37,6 +39,9 @@ func (c *Client) Issue(ctx context.Context, req Request) (*Bundle, error) {
 	key, err := requestKey(req)
 	if err != nil {
 		return nil, &Error{Cert: req.Name, op: "prepare order", Err: err, Permanent: true}
+	}
+	if _, err := c.challengeType(req); err != nil { // before an order that could not be solved
+		return nil, err
 	}
 	if _, err := c.Register(ctx); err != nil {
 		return nil, withCert(err, req.Name)
