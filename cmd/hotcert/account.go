@@ -31,6 +31,9 @@ func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *htt
 	if cfg.ACME.EAB.KeyID != "" {
 		opts.EAB = &issuer.EAB{KeyID: cfg.ACME.EAB.KeyID, HMACKey: cfg.ACME.EAB.HMACKey}
 	}
+	if opts.DNSSolver, err = dnsSolver(cfg, log); err != nil {
+		return nil, err
+	}
 	iss := issuer.New(opts, key)
 	for n := 1; ; n++ {
 		uri, err := iss.Register(ctx)
