@@ -24,6 +24,7 @@ import (
 type Issuer interface {
 	Issue(ctx context.Context, req issuer.Request) (*issuer.Bundle, error)
 	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*issuer.Window, time.Duration, error)
+	Revoke(ctx context.Context, leafDER []byte, reason int) error
 }
 
 // Store persists certificates and their history.
@@ -84,6 +85,8 @@ type Daemon struct {
 	lbs      map[string]*lbState
 	passOK   time.Time
 	cfgErr   error
+
+	progress progress // of a long first issuance, for the logs
 }
 
 // New returns a daemon that manages nothing until SetDesired.

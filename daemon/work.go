@@ -31,6 +31,9 @@ func (d *Daemon) runJob(ctx context.Context, j job) {
 	case Remove:
 		err = d.remove(ctx, j.cert.Name)
 	}
+	if j.action == Issue && ctx.Err() == nil {
+		d.noteIssued(j.cert.Name, err)
+	}
 	if err != nil && ctx.Err() == nil {
 		log.Error("failed", "reason", j.reason, "err", err)
 		return

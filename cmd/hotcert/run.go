@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotcert/hotcert/admin"
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/daemon"
 	"github.com/hotcert/hotcert/issuer"
@@ -59,6 +60,8 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	lbs := loaders(cfg, log)
 	responder := http01.New(log.With("component", "http01"))
+	metrics := admin.NewMetrics()
+	responder.OnRequest(metrics.Challenge)
 	var solver issuer.Solver = responder
 	if cfg.Challenge.HAProxyMap != "" {
 		solver = bothSolvers{responder, runtime.MapSolver{Fleet: lbs, Map: cfg.Challenge.HAProxyMap}}
@@ -77,8 +80,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	d := daemon.New(daemon.Options{
 		Issuer: iss, Store: st, Loaders: asLoaders(lbs), Logger: log,
-		Workers: cfg.ACME.Concurrency,
+		Workers: cfg.ACME.Concurrency, Metrics: metrics,
 	})
+	stopAdmin, err := startAdmin(cfg, d, metrics, oneShotClients(cfg, hc, solver, log), log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	w, err := watcher.New(cfg.DomainsFile, 200*time.Millisecond, log.With("component", "watcher"))
 	if err != nil {
 		return err

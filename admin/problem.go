@@ -1,0 +1,46 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Problem is an RFC 7807 problem document. Field names the form field or
+// path parameter that was wrong, so that a script can tell which input to fix.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+}
+
+// Problem types; "about:blank" when the status code says it all.
+const (
+	probUnauthorized = "urn:hotcert:problem:unauthorized"
+	probBadKey       = "urn:hotcert:problem:bad-key"
+	probWeakKey      = "urn:hotcert:problem:weak-key"
+	probMissing      = "urn:hotcert:problem:missing-field"
+	probTooLarge     = "urn:hotcert:problem:body-too-large"
+	probBadName      = "urn:hotcert:problem:bad-domain"
+	probBadRequest   = "urn:hotcert:problem:bad-request"
+	probNotFound     = "urn:hotcert:problem:not-found"
+	probCA           = "urn:hotcert:problem:ca"
+	probInternal     = "urn:hotcert:problem:internal"
+)
+
+func writeProblem(w http.ResponseWriter, status int, typ, field, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(Problem{Type: typ, Title: http.StatusText(status), Status: status, Detail: detail, Field: field})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

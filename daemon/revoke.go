@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hotcert/hotcert/store"
+)
+
+// ErrNotIssued: the certificate is in the domains file but has no
+// certificate yet, so there is nothing to revoke.
+var ErrNotIssued = errors.New("no certificate has been issued for it yet")
+
+// Revoke revokes every stored certificate (each key type) of name at the CA,
+// with an RFC 5280 reason code, and then forces a renewal so that HAProxy
+// soon serves a certificate that is not revoked. A name removed from the
+// domains file whose state is still kept can be revoked too; it is not
+// renewed.
+func (d *Daemon) Revoke(ctx context.Context, name string, reason int) error {
+	d.mu.Lock()
+	wanted := d.wants(name)
+	d.mu.Unlock()
+	rec, err := d.opt.Store.Get(name)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && !wanted:
+		return ErrUnknownCertificate
+	case errors.Is(err, store.ErrNotFound) || (err == nil && len(rec.Bundles) == 0):
+		return ErrNotIssued
+	case err != nil:
+		return fmt.Errorf("revoke %s: %w", name, err)
+	}
+	var errs []error
+	revoked := 0
+	for kt, b := range rec.Bundles {
+		leaf, err := LeafOf(b.PEM)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("revoke %s (%s): %w", name, kt, err))
+			continue
+		}
+		if err := d.opt.Issuer.Revoke(ctx, leaf.Raw, reason); err != nil {
+			errs = append(errs, fmt.Errorf("revoke %s (%s, serial %x): %w", name, kt, leaf.SerialNumber, err))
+			continue
+		}
+		revoked++
+		d.log.Warn("certificate revoked", "cert", name, "key_type", kt, "serial", leaf.SerialNumber.Text(16), "reason", reason)
+	}
+	if revoked > 0 && wanted {
+		if err := d.Renew(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
