@@ -44,7 +44,7 @@ func BenchmarkHotUpdate(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			bd, err := sanitise(renewals[i%len(renewals)])
 			must(b, err)
-			if err := c.load(ctx, path, "set ssl cert "+path+" <<\n"+string(bd.pem)); err != nil {
+			if err := c.load(ctx, "site0500", "set ssl cert "+path+" <<\n"+string(bd.pem), bd.serial); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -28,6 +28,10 @@ type Options struct {
 	// BufSize is HAProxy's tune.bufsize; default 16384. A certificate command
 	// and its payload must fit in it on HAProxy 2.6.
 	BufSize int
+	// Rescan is how often Loaded reads every store again even though HAProxy
+	// did not restart, to notice changes made by someone else; default 10m.
+	Rescan time.Duration
+	Now    func() time.Time // default time.Now
 }
 
 const defaultBufSize = 16384
@@ -39,7 +43,12 @@ type Client struct {
 	// cert serialises certificate operations: HAProxy 2.6 has one certificate
 	// transaction per process, and interleaved writers corrupt each other.
 	cert chan struct{}
+	st   state // guarded by cert
 	maps chan struct{}
+
+	mapMu     sync.Mutex
+	entries   map[mapEntry]string // challenge map entries added and not deleted; changed under maps too
+	mapsDirty bool                // a restart lost them
 
 	connMu sync.Mutex
 	conn   *cnruntime.SingleRuntime
@@ -53,15 +62,22 @@ func New(opts Options) *Client {
 	if opts.BufSize <= 0 {
 		opts.BufSize = defaultBufSize
 	}
+	if opts.Rescan <= 0 {
+		opts.Rescan = 10 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Client{
-		opts: opts,
-		log:  log.With("haproxy", opts.Name),
-		cert: make(chan struct{}, 1),
-		maps: make(chan struct{}, 1),
+		opts:    opts,
+		log:     log.With("haproxy", opts.Name),
+		cert:    make(chan struct{}, 1),
+		maps:    make(chan struct{}, 1),
+		entries: map[mapEntry]string{},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,18 +66,30 @@ func (f *fakeHAProxy) serve(conn net.Conn) {
 			cmd += "\n" + strings.TrimSuffix(l, "\n")
 		}
 	}
+	// A line may hold several commands; the payload belongs to the last.
+	line, payload, _ := strings.Cut(cmd, "\n")
+	cmds := strings.Split(line, ";")
+	if payload != "" {
+		cmds[len(cmds)-1] += "\n" + payload
+	}
 	f.mu.Lock()
 	f.conns++
-	f.got = append(f.got, cmd)
+	f.got = append(f.got, cmds...)
 	reply := f.reply
 	f.mu.Unlock()
-	switch out := reply(cmd); out {
-	case closeNow:
-	case hang:
-		<-f.done
-	default:
-		conn.Write([]byte("\n" + out + "\n\n"))
+	var outs []string
+	for _, cmd := range cmds {
+		switch out := reply(cmd); out {
+		case closeNow:
+			return
+		case hang:
+			<-f.done
+			return
+		default:
+			outs = append(outs, out)
+		}
 	}
+	conn.Write([]byte("\n" + strings.Join(outs, "\n\n") + "\n\n"))
 }
 
 func (f *fakeHAProxy) setReply(reply func(string) string) {
@@ -105,7 +118,11 @@ func (f *fakeHAProxy) client(t *testing.T) *Client {
 // override for the commands (matched by prefix) a test wants to change.
 func script(c *Client, override map[string]string) func(string) string {
 	path, list := c.Path("shop"), c.opts.CrtList
+	var mu sync.Mutex
+	var open, serial string // the open transaction; the serial of the last set
 	return func(cmd string) string {
+		mu.Lock()
+		defer mu.Unlock()
 		for prefix, out := range override {
 			if strings.HasPrefix(cmd, prefix) {
 				return out
@@ -114,19 +131,38 @@ func script(c *Client, override map[string]string) func(string) string {
 		switch {
 		case cmd == "show ssl cert":
 			return "# filename\n/etc/haproxy/placeholder.pem"
+		case cmd == "show ssl cert "+path:
+			return "Filename: " + path + "\nStatus: Used\nSerial: " + serial
 		case strings.HasPrefix(cmd, "new ssl cert"):
 			return "[5]: New empty certificate store '" + path + "'!"
 		case strings.HasPrefix(cmd, "set ssl cert"):
+			_, payload, _ := strings.Cut(cmd, "\n")
+			if b, err := sanitise([]byte(payload)); err == nil {
+				serial = b.serial.Text(16)
+			}
+			open = path
 			return "[5]: Transaction created for certificate " + path + "!"
 		case strings.HasPrefix(cmd, "commit ssl cert"):
+			open = ""
 			return "Committing " + path + "\nSuccess!"
+		case strings.HasPrefix(cmd, "abort ssl cert") && open == "":
+			return "[3]: No ongoing transaction!"
 		case strings.HasPrefix(cmd, "abort ssl cert"):
+			open = ""
 			return "[5]: Transaction aborted for certificate '" + strings.TrimPrefix(cmd, "abort ssl cert ") + "'!"
 		case strings.HasPrefix(cmd, "show ssl crt-list"):
 			return "# " + list + "\n/etc/haproxy/placeholder.pem:1"
+		case strings.HasPrefix(cmd, "add ssl crt-list"):
+			return "Inserting certificate '" + path + "' in crt-list '" + list + "'.\nSuccess!"
 		}
 		return "[3]: Unknown command"
 	}
+}
+
+// after reports whether then was sent after first.
+func after(cmds []string, first, then string) bool {
+	i := slices.Index(cmds, first)
+	return i >= 0 && slices.Contains(cmds[i+1:], then)
 }
 
 func pushBundle(t *testing.T) []byte {
@@ -172,7 +208,7 @@ func TestFakeCommitFailed(t *testing.T) {
 	if !errors.Is(err, ErrCommitFailed) || !strings.Contains(err.Error(), "shop") || !strings.Contains(err.Error(), "fake1") {
 		t.Fatalf("Push = %v, want ErrCommitFailed naming shop and fake1", err)
 	}
-	if !hasCommand(f.commands(), "abort ssl cert "+c.Path("shop")) {
+	if !after(f.commands(), "commit ssl cert "+c.Path("shop"), "abort ssl cert "+c.Path("shop")) {
 		t.Fatalf("commands %q: a failed commit must be aborted", f.commands())
 	}
 }
@@ -187,7 +223,7 @@ func TestFakeLocked(t *testing.T) {
 	if err := c.Push(context.Background(), "shop", pushBundle(t)); !errors.Is(err, ErrLocked) {
 		t.Fatalf("Push = %v, want ErrLocked", err)
 	}
-	if !hasCommand(f.commands(), "abort ssl cert "+c.Path("shop")) {
+	if !after(f.commands(), "set ssl cert "+c.Path("shop")+" <<", "abort ssl cert "+c.Path("shop")) {
 		t.Fatalf("commands %q: want an abort after the failed set", f.commands())
 	}
 }
@@ -263,7 +299,10 @@ func TestFakeUnknownCrtList(t *testing.T) {
 	f := newFake(t, nil)
 	c := f.client(t)
 	must(t, os.MkdirAll(c.opts.CertDir, 0o700))
-	f.setReply(script(c, map[string]string{"show ssl crt-list": "[3]: didn't find the specified filename"}))
+	f.setReply(script(c, map[string]string{
+		"show ssl crt-list": "[3]: didn't find the specified filename",
+		"add ssl crt-list":  "[3]: crt-list '" + c.opts.CrtList + "' does not exist!",
+	}))
 	err := c.Push(context.Background(), "shop", pushBundle(t))
 	if !errors.Is(err, ErrNotLoaded) || !strings.Contains(err.Error(), c.opts.CrtList) {
 		t.Fatalf("Push = %v, want ErrNotLoaded naming the crt-list", err)

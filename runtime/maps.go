@@ -9,7 +9,9 @@ import (
 
 // AddMapEntry sets key to value in mapFile. add map does not deduplicate,
 // so any existing entry is deleted first; get map then confirms the value,
-// since a successful add answers with nothing at all.
+// since a successful add answers with nothing at all. The client remembers
+// the entry until DelMapEntry and adds it again when Loaded finds that
+// HAProxy restarted, since runtime map entries die with the process.
 func (c *Client) AddMapEntry(ctx context.Context, mapFile, key, value string) error {
 	if err := c.setMap(ctx, mapFile, key, value); err != nil {
 		return fmt.Errorf("add map entry %s to %s on %s: %w", key, mapFile, c.opts.Name, err)
@@ -26,6 +28,14 @@ func (c *Client) setMap(ctx context.Context, mapFile, key, value string) error {
 		return err
 	}
 	defer unlock()
+	c.mapMu.Lock()
+	c.entries[mapEntry{mapFile, key}] = value
+	c.mapMu.Unlock()
+	return c.putMap(ctx, mapFile, key, value)
+}
+
+// putMap replaces key's entry; the caller holds the maps lock.
+func (c *Client) putMap(ctx context.Context, mapFile, key, value string) error {
 	if err := c.delMap(ctx, mapFile, key); err != nil {
 		return err
 	}
@@ -53,6 +63,9 @@ func (c *Client) delMapLocked(ctx context.Context, mapFile, key string) error {
 		return err
 	}
 	defer unlock()
+	c.mapMu.Lock()
+	delete(c.entries, mapEntry{mapFile, key})
+	c.mapMu.Unlock()
 	if err := c.delMap(ctx, mapFile, key); err != nil {
 		return err
 	}

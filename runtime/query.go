@@ -2,10 +2,8 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,59 +28,43 @@ func (c *Client) Serial(ctx context.Context, name string) (*big.Int, error) {
 	return info.serial, nil
 }
 
-// Loaded maps every store under CertDir that HAProxy holds, by certificate
-// name, to the serial it serves. Empty stores are left out.
-func (c *Client) Loaded(ctx context.Context) (map[string]*big.Int, error) {
-	unlock, err := lock(ctx, c.cert)
-	if err != nil {
-		return nil, fmt.Errorf("loaded certificates on %s: %w", c.opts.Name, err)
-	}
-	defer unlock()
-	_, stores, err := c.stores(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("loaded certificates on %s: %w", c.opts.Name, err)
-	}
-	out := map[string]*big.Int{}
-	for _, s := range stores {
-		name, ok := strings.CutSuffix(filepath.Base(s), ".pem")
-		if !ok || !c.ours(s) || validName(name) != nil {
-			continue
-		}
-		info, err := c.showCert(ctx, s)
-		if errors.Is(err, ErrNotLoaded) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("loaded certificates on %s: %w", c.opts.Name, err)
-		}
-		out[name] = info.serial
-	}
-	return out, nil
-}
-
 // Info identifies the running HAProxy process; a new pid or a smaller uptime
 // means it restarted and lost everything pushed at runtime.
 type Info struct {
-	Pid    int
-	Uptime time.Duration
+	Pid     int
+	Uptime  time.Duration
+	Started time.Time // Start_time_sec; zero when HAProxy does not report it
 }
 
 // Info reads `show info`. It doubles as the readiness probe.
 func (c *Client) Info(ctx context.Context) (Info, error) {
-	text, err := c.run(ctx, "show info", contains("Pid: ", "Uptime_sec: "))
+	info, err := c.info(ctx)
 	if err != nil {
 		return Info{}, fmt.Errorf("show info on %s: %w", c.opts.Name, err)
+	}
+	return info, nil
+}
+
+func (c *Client) info(ctx context.Context) (Info, error) {
+	text, err := c.run(ctx, "show info", contains("Pid: ", "Uptime_sec: "))
+	if err != nil {
+		return Info{}, err
 	}
 	var info Info
 	for _, l := range strings.Split(text, "\n") {
 		k, v, _ := strings.Cut(l, ": ")
-		n, _ := strconv.Atoi(strings.TrimSpace(v))
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		switch k {
 		case "Pid":
-			info.Pid = n
+			info.Pid = int(n)
 		case "Uptime_sec":
 			info.Uptime = time.Duration(n) * time.Second
+		case "Start_time_sec":
+			info.Started = time.Unix(n, 0)
 		}
+	}
+	if info.Pid == 0 {
+		return Info{}, unexpected("show info", text)
 	}
 	return info, nil
 }

@@ -38,6 +38,15 @@ func (c *Client) remove(ctx context.Context, name string) error {
 	if err := removeLine(c.opts.CrtList, path); err != nil {
 		return err
 	}
+	if err := c.unload(ctx, path); err != nil {
+		c.st.unsure(name)
+		return err
+	}
+	c.st.removed(name, path)
+	return atomicfile.Remove(path)
+}
+
+func (c *Client) unload(ctx context.Context, path string) error {
 	if err := c.unlist(ctx, path); err != nil {
 		return err
 	}
@@ -53,7 +62,7 @@ func (c *Client) remove(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	return atomicfile.Remove(path)
+	return nil
 }
 
 // unlist deletes every in-memory crt-list entry for path, last line first,

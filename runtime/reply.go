@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 )
 
@@ -84,12 +85,18 @@ type certInfo struct {
 }
 
 func (c *Client) showCert(ctx context.Context, path string) (certInfo, error) {
-	text, err := c.run(ctx, "show ssl cert "+path, func(t string, failed bool) bool {
-		return failed && strings.Contains(t, "Not found") || !failed && strings.Contains(t, "Filename: ")
-	})
+	text, err := c.run(ctx, "show ssl cert "+path, showCertOK)
 	if err != nil {
 		return certInfo{}, err
 	}
+	return parseCert(path, text)
+}
+
+func showCertOK(t string, failed bool) bool {
+	return failed && strings.Contains(t, "Not found") || !failed && strings.Contains(t, "Filename: ")
+}
+
+func parseCert(path, text string) (certInfo, error) {
 	var info certInfo
 	for _, l := range strings.Split(text, "\n") {
 		k, v, _ := strings.Cut(l, ": ")
@@ -109,6 +116,26 @@ func (c *Client) showCert(ctx context.Context, path string) (certInfo, error) {
 // listed returns the line numbers at which HAProxy's in-memory crt-list
 // holds path (runtime additions included).
 func (c *Client) listed(ctx context.Context, path string) ([]int64, error) {
+	all, err := c.crtList(ctx)
+	return all[path], err
+}
+
+// listing is the set of store paths in HAProxy's in-memory crt-list.
+func (c *Client) listing(ctx context.Context) (map[string]bool, error) {
+	all, err := c.crtList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all))
+	for p := range all {
+		out[p] = true
+	}
+	return out, nil
+}
+
+// crtList maps every store path in HAProxy's in-memory crt-list to its
+// line numbers.
+func (c *Client) crtList(ctx context.Context) (map[string][]int64, error) {
 	list := c.opts.CrtList
 	text, err := c.run(ctx, "show ssl crt-list -n "+list, func(t string, failed bool) bool {
 		return !failed && strings.HasPrefix(t, "# "+list) || strings.Contains(t, "didn't find the specified filename")
@@ -119,14 +146,42 @@ func (c *Client) listed(ctx context.Context, path string) ([]int64, error) {
 	if !strings.HasPrefix(text, "# ") {
 		return nil, fmt.Errorf("crt-list %s (it must be named exactly as on the bind line): %w", list, ErrNotLoaded)
 	}
-	var lines []int64
-	for _, l := range strings.Split(text, "\n") {
+	out := map[string][]int64{}
+	for _, l := range strings.Split(text, "\n")[1:] {
 		f, _, _ := strings.Cut(strings.TrimSpace(l), " ")
-		p, n, ok := strings.Cut(f, ":")
-		var line int64
-		if _, err := fmt.Sscan(n, &line); ok && p == path && err == nil {
-			lines = append(lines, line)
+		i := strings.LastIndexByte(f, ':')
+		if i < 0 {
+			continue
+		}
+		if line, err := strconv.ParseInt(f[i+1:], 10, 64); err == nil {
+			out[f[:i]] = append(out[f[:i]], line)
 		}
 	}
-	return lines, nil
+	return out, nil
+}
+
+// reply is one command's answer in a line of several commands.
+type reply struct {
+	text   string
+	failed bool
+}
+
+// runAll sends a line of commands separated by ';' and splits the answer
+// into one reply per command (HAProxy ends each with an empty line). It
+// saves round trips; every reply still has to be checked by the caller.
+func (c *Client) runAll(ctx context.Context, cmd string) ([]reply, error) {
+	c.log.Debug("runtime command", "cmd", firstLine(cmd))
+	raw, err := c.exec(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	var out []reply
+	for _, part := range strings.Split(raw, "\n\n") {
+		text, failed := parseReply(part)
+		if strings.Contains(text, lockedText) {
+			return nil, fmt.Errorf("%s: %w", firstLine(cmd), ErrLocked)
+		}
+		out = append(out, reply{text, failed})
+	}
+	return out, nil
 }
