@@ -412,3 +412,40 @@ func TestIssueRefusesBadRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestRolloverKeyKeepsAccount(t *testing.T) {
+	e := startEnv(t, testca.Options{})
+	c := e.client(t, nil)
+	uri, err := c.Register(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldThumb := c.Thumbprint()
+	newKey, err := issuer.GenerateKey("ecdsa-p384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RolloverKey(ctxT(t), newKey); err != nil {
+		t.Fatalf("rollover: %v", err)
+	}
+	if c.Thumbprint() == oldThumb {
+		t.Fatal("thumbprint did not change with the key")
+	}
+	// A fresh client with the new key finds the same account and can order.
+	again := issuer.New(issuer.Options{DirectoryURL: e.ca.DirectoryURL, AcceptTerms: true,
+		HTTPClient: e.ca.HTTPClient(), Solver: e.responder}, newKey)
+	got, err := again.Register(ctxT(t))
+	if err != nil || got != uri {
+		t.Fatalf("new key's account = %q, %v; want %q", got, err, uri)
+	}
+	domains := []string{"rolled.example.com"}
+	b, err := c.Issue(ctxT(t), issuer.Request{Name: "rolled", Domains: domains})
+	if err != nil {
+		t.Fatalf("issue after rollover: %v", err)
+	}
+	verify(t, e, b, domains, "ecdsa-p256")
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	if err := c.RolloverKey(ctxT(t), weak); err == nil {
+		t.Fatal("a 1024-bit account key was accepted")
+	}
+}

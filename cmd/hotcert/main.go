@@ -30,9 +30,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"run":     cmdRun,
-		"check":   cmdCheck,
-		"version": func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "hotcert", version); return nil },
+		"run":      cmdRun,
+		"check":    cmdCheck,
+		"rollover": cmdRollover,
+		"version":  func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "hotcert", version); return nil },
 	}
 	for k, v := range adminCommands {
 		cmds[k] = v
@@ -68,6 +69,7 @@ commands:
   status   --config FILE [-o json]        show every certificate (admin API)
   renew    --config FILE NAME|--all       order new certificates now (admin API)
   revoke   --config FILE NAME [--reason R] revoke a certificate (admin API)
+  rollover --config FILE [--new-key F]  replace the ACME account key (daemon stopped)
   version                                 print the version
 `)
 }
