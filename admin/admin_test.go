@@ -1,0 +1,310 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/hotcert/hotcert/daemon"
+	"github.com/hotcert/hotcert/issuer"
+)
+
+const testToken = "s3cret-token"
+
+type fakeDaemon struct {
+	mu      sync.Mutex
+	renewed []string
+	revoked map[string]int
+	down    map[string]string
+	cfgErr  error
+}
+
+func (f *fakeDaemon) Status() []daemon.CertStatus {
+	return []daemon.CertStatus{{Name: "shop", Domains: []string{"shop.test"}, Loaded: map[string]string{"lb1": "ab"}}}
+}
+
+func (f *fakeDaemon) Renew(name string) error {
+	if name != "shop" {
+		return daemon.ErrUnknownCertificate
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.renewed = append(f.renewed, name)
+	return nil
+}
+
+func (f *fakeDaemon) Revoke(_ context.Context, name string, reason int) error {
+	if name != "shop" {
+		return daemon.ErrUnknownCertificate
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked[name] = reason
+	return nil
+}
+
+func (f *fakeDaemon) ConfigErr() error                        { return f.cfgErr }
+func (f *fakeDaemon) Probe(context.Context) map[string]string { return f.down }
+
+// fakeOrders counts the clients made and the orders placed.
+type fakeOrders struct {
+	mu      sync.Mutex
+	clients int
+	reqs    []issuer.Request
+}
+
+func (f *fakeOrders) newClient(crypto.Signer) OrderClient {
+	f.mu.Lock()
+	f.clients++
+	f.mu.Unlock()
+	return f
+}
+
+func (f *fakeOrders) Register(context.Context) (string, error) { return "acct", nil }
+
+func (f *fakeOrders) Issue(_ context.Context, req issuer.Request) (*issuer.Bundle, error) {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	f.mu.Unlock()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: req.Domains, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, req.Key.Public(), req.Key)
+	if err != nil {
+		return nil, err
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	kp, _ := issuer.MarshalKey(req.Key)
+	return &issuer.Bundle{Key: req.Key, KeyPEM: kp, Leaf: leaf, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+type rig struct {
+	srv *httptest.Server
+	d   *fakeDaemon
+	o   *fakeOrders
+	m   *Metrics
+}
+
+func newRig(t *testing.T) *rig {
+	r := &rig{d: &fakeDaemon{revoked: map[string]int{}}, o: &fakeOrders{}, m: NewMetrics()}
+	s := New(Options{Daemon: r.d, Token: testToken, Metrics: r.m, NewClient: r.o.newClient, MaxBody: 32 << 10})
+	r.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *rig) do(t *testing.T, method, path, token, ctype string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestPostWithoutTokenIsRefusedAndChangesNothing(t *testing.T) {
+	r := newRig(t)
+	for _, path := range []string{"/v1/certificates/shop/renew", "/v1/certificates/shop/revoke", "/v1/orders"} {
+		for _, tok := range []string{"", "wrong", testToken + "x", strings.ToUpper(testToken)} {
+			resp, body := r.do(t, http.MethodPost, path, tok, "", nil)
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("POST %s with token %q: %d %s %s", path, tok, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		}
+	}
+	if len(r.d.renewed) != 0 || len(r.d.revoked) != 0 || r.o.clients != 0 {
+		t.Fatalf("refused requests changed state: renewed %v revoked %v clients %d", r.d.renewed, r.d.revoked, r.o.clients)
+	}
+}
+
+func TestRenewRevokeAndStatus(t *testing.T) {
+	r := newRig(t)
+	resp, body := r.do(t, http.MethodGet, "/v1/certificates", "", "", nil)
+	var list struct{ Certificates []daemon.CertStatus }
+	if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != 200 || list.Certificates[0].Loaded["lb1"] != "ab" {
+		t.Fatalf("GET /v1/certificates: %d %v %s", resp.StatusCode, err, body)
+	}
+	if resp, body := r.do(t, http.MethodPost, "/v1/certificates/shop/renew", testToken, "", nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("renew: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := r.do(t, http.MethodPost, "/v1/certificates/nope/renew", testToken, "", nil); resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"field":"name"`) {
+		t.Fatalf("renew unknown: %d %s", resp.StatusCode, body)
+	}
+	form := "application/x-www-form-urlencoded"
+	if resp, body := r.do(t, http.MethodPost, "/v1/certificates/shop/revoke", testToken, form, strings.NewReader("reason=keyCompromise")); resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := r.do(t, http.MethodPost, "/v1/certificates/shop/revoke", testToken, form, strings.NewReader("reason=7")); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"field":"reason"`) {
+		t.Fatalf("revoke with reason 7: %d %s", resp.StatusCode, body)
+	}
+	if len(r.d.renewed) != 1 || r.d.revoked["shop"] != 1 {
+		t.Fatalf("renewed %v revoked %v", r.d.renewed, r.d.revoked)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	r := newRig(t)
+	if resp, body := r.do(t, http.MethodGet, "/healthz", "", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("healthy daemon: %d %s", resp.StatusCode, body)
+	}
+	r.d.down = map[string]string{"lb2": "dial unix: no such file"}
+	if resp, body := r.do(t, http.MethodGet, "/healthz", "", "", nil); resp.StatusCode != 503 || !strings.Contains(string(body), "lb2") {
+		t.Fatalf("HAProxy down: %d %s", resp.StatusCode, body)
+	}
+	r.d.down, r.d.cfgErr = nil, errors.New("domains.yaml:3:5: domains: empty")
+	if resp, body := r.do(t, http.MethodGet, "/healthz", "", "", nil); resp.StatusCode != 503 || !strings.Contains(string(body), "domains.yaml:3:5") {
+		t.Fatalf("bad config: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestMetricsParseWithValues(t *testing.T) {
+	r := newRig(t)
+	na := time.Unix(1900000000, 0)
+	r.m.Certificate("shop", na, na.Add(-30*24*time.Hour))
+	r.m.Order("shop", "success", "")
+	r.m.Order("shop", "failure", "urn:ietf:params:acme:error:rateLimited")
+	r.m.Push("lb1", nil)
+	r.m.Push("lb1", errors.New("x"))
+	r.m.PassDone(time.Unix(1800000000, 0))
+	r.m.ConfigValid(true)
+	r.m.Challenge("hit")
+	_, body := r.do(t, http.MethodGet, "/metrics", "", "", nil)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v\n%s", err, body)
+	}
+	want := map[string]float64{
+		`hotcert_certificate_not_after_seconds{name="shop"}`:                             1900000000,
+		`hotcert_certificate_next_renewal_seconds{name="shop"}`:                          1900000000 - 30*24*3600,
+		`hotcert_orders_total{result="success"}`:                                         1,
+		`hotcert_orders_total{result="failure"}`:                                         1,
+		`hotcert_order_failures_total{problem="urn:ietf:params:acme:error:rateLimited"}`: 1,
+		`hotcert_pushes_total{haproxy="lb1",result="success"}`:                           1,
+		`hotcert_pushes_total{haproxy="lb1",result="failure"}`:                           1,
+		`hotcert_last_reconcile_success_seconds`:                                         1800000000,
+		`hotcert_config_valid`:                                                           1,
+		`hotcert_challenge_requests_total{result="hit"}`:                                 1,
+	}
+	got := flatten(fams)
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	r.m.Forget("shop")
+	_, body = r.do(t, http.MethodGet, "/metrics", "", "", nil)
+	if strings.Contains(string(body), `name="shop"`) {
+		t.Fatal("a forgotten certificate still has series")
+	}
+}
+
+func TestTokenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "admin.token")
+	tok, err := EnsureToken(path)
+	if err != nil || len(tok) != 64 {
+		t.Fatalf("EnsureToken: %q %v", tok, err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v", st.Mode().Perm())
+	}
+	again, _ := EnsureToken(path)
+	read, _ := ReadToken(path)
+	if again != tok || read != tok {
+		t.Fatalf("token changed: %q %q %q", tok, again, read)
+	}
+	os.WriteFile(path, []byte(" \n"), 0o600)
+	if _, err := ReadToken(path); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("empty token file: %v", err)
+	}
+	if tokenMatches("", "") {
+		t.Fatal("an empty token must never match")
+	}
+}
+
+func TestParseReason(t *testing.T) {
+	for in, want := range map[string]int{"": 0, "keyCompromise": 1, "SUPERSEDED": 4, "cessationOfOperation": 5, "10": 10} {
+		if got, err := ParseReason(in); err != nil || got != want {
+			t.Errorf("ParseReason(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"7", "11", "-1", "compromised"} {
+		if _, err := ParseReason(bad); err == nil {
+			t.Errorf("ParseReason(%q) accepted", bad)
+		}
+	}
+}
+
+func pemKey(t testing.TB, k crypto.Signer) string {
+	t.Helper()
+	b, err := issuer.MarshalKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func rsaKey(t testing.TB, bits int) crypto.Signer {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func ecKey(t testing.TB) crypto.Signer {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return k
+}
+
+// multipartBody builds a form; a value starting with "@" is sent as a file.
+func multipartBody(t testing.TB, fields map[string]string) (string, *bytes.Buffer) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		if f, ok := strings.CutPrefix(v, "@"); ok {
+			w, _ := mw.CreateFormFile(k, k+".pem")
+			io.WriteString(w, f)
+			continue
+		}
+		mw.WriteField(k, v)
+	}
+	mw.Close()
+	return mw.FormDataContentType(), &buf
+}
