@@ -30,7 +30,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "dns-01: %s", e.Op)
+	fmt.Fprintf(&b, "dns: %s", e.Op)
 	if e.Name != "" {
 		fmt.Fprintf(&b, " %s", e.Name)
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	EABKeys    map[string]string // key id -> base64url HMAC key
 	Blocklist  []string          // domains Pebble refuses
 	Logger     io.Writer         // Pebble's log; nil → io.Discard
+	// DNSResolver (host:port) is the DNS server Pebble's VA asks instead of the in-process
+	// one, e.g. a real BIND for dns-01 tests. It must answer A records for http-01 names.
+	DNSResolver string
 }
 
 // CA is a running Pebble instance.
@@ -37,7 +40,7 @@ type CA struct {
 	DirectoryURL  string // https://127.0.0.1:<port>/dir
 	ManagementURL string // https://127.0.0.1:<port>
 	RootsPEM      []byte // PEM to trust for the ACME and management listeners' TLS
-	DNSAddr       string // 127.0.0.1:<port>; every name resolves to 127.0.0.1 (A only)
+	DNSAddr       string // 127.0.0.1:<port>; every name resolves to 127.0.0.1 (A only), or Options.DNSResolver
 
 	acme   *http.Server
 	mgmt   *http.Server
@@ -70,8 +73,9 @@ func Start(opts Options) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.dns, c.DNSAddr, err = startDNS(logger)
-	if err != nil {
+	if opts.DNSResolver != "" {
+		c.DNSAddr = opts.DNSResolver
+	} else if c.dns, c.DNSAddr, err = startDNS(logger); err != nil {
 		return nil, err
 	}
 	store := db.NewMemoryStore()
