@@ -97,7 +97,7 @@ func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Ti
 func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType) (map[string]store.Bundle, error) {
 	out := map[string]store.Bundle{}
 	for _, kt := range kts {
-		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: string(kt)}
+		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: string(kt), Challenge: c.Challenge}
 		if c.KeyFile != "" {
 			pemKey, err := os.ReadFile(c.KeyFile)
 			if err != nil {
