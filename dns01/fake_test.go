@@ -23,7 +23,7 @@ type fakeDNS struct {
 	updates []*dns.Msg
 }
 
-func startFake(t *testing.T, key, secret string, zones []string, records ...string) *fakeDNS {
+func startFake(t testing.TB, key, secret string, zones []string, records ...string) *fakeDNS {
 	t.Helper()
 	f := &fakeDNS{key: dns.Fqdn(key), secret: secret, zones: zones}
 	for _, r := range records {
@@ -53,7 +53,7 @@ func startFake(t *testing.T, key, secret string, zones []string, records ...stri
 func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
 
 // listenPair binds TCP and UDP on one loopback port, as a DNS server must.
-func listenPair(t *testing.T) (net.Listener, net.PacketConn) {
+func listenPair(t testing.TB) (net.Listener, net.PacketConn) {
 	t.Helper()
 	for range 10 {
 		tcp, err := net.Listen("tcp", "127.0.0.1:0")
