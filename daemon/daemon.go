@@ -70,8 +70,9 @@ type Options struct {
 
 // Daemon owns the desired set and the queue.
 type Daemon struct {
-	opt Options
-	log *slog.Logger
+	opt  Options
+	log  *slog.Logger
+	memo *memo // opt.Store, read from disk once
 
 	kick chan struct{}
 	jobs chan job
@@ -109,8 +110,10 @@ func New(opt Options) *Daemon {
 	if opt.Metrics == nil {
 		opt.Metrics = nopMetrics{}
 	}
+	mem := newMemo(opt.Store)
+	opt.Store = mem
 	d := &Daemon{
-		opt: opt, log: opt.Logger,
+		opt: opt, log: opt.Logger, memo: mem,
 		kick:     make(chan struct{}, 1),
 		jobs:     make(chan job, queueSize),
 		inflight: map[string]bool{},
@@ -194,6 +197,7 @@ func (d *Daemon) wants(name string) bool {
 // Run drives passes until ctx ends, then waits for running actions. Orders
 // are abandoned through ctx; pushes are short and finish.
 func (d *Daemon) Run(ctx context.Context) error {
+	started := d.opt.Now()
 	d.recoverState(ctx)
 	var wg sync.WaitGroup
 	for range d.opt.Workers {
@@ -214,6 +218,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		next := d.pass(ctx)
+		if !started.IsZero() {
+			// Start-up ends here: the store was read, every HAProxy checked.
+			d.log.Info("first reconcile pass done", "took", d.opt.Now().Sub(started))
+			started = time.Time{}
+		}
 		timer.Reset(max(next.Sub(d.opt.Now()), 50*time.Millisecond))
 	}
 }

@@ -53,16 +53,9 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	return next
 }
 
+// records are shared with the memo: a pass only reads them.
 func (d *Daemon) records() (map[string]*store.Record, error) {
-	list, err := d.opt.Store.List()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*store.Record, len(list))
-	for _, r := range list {
-		out[r.Name] = r
-	}
-	return out, nil
+	return d.memo.snapshot()
 }
 
 // served asks every HAProxy what it serves. An instance that does not answer
@@ -134,8 +127,8 @@ func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want 
 
 func stillServed(name string, srv served) bool {
 	for _, loaded := range srv {
-		for sn := range loaded {
-			if staleStore(name, sn, nil) {
+		for _, sn := range storesOf(name) {
+			if _, ok := loaded[sn]; ok {
 				return true
 			}
 		}

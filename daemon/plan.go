@@ -119,7 +119,7 @@ func nextRenewal(rec *store.Record) (time.Time, string) {
 	var at time.Time
 	why := "a third of the lifetime left"
 	for _, b := range rec.Bundles {
-		leaf, err := LeafOf(b.PEM)
+		leaf, err := leafOf(b.PEM)
 		if err != nil {
 			return time.Time{}, "stored bundle is unreadable"
 		}
@@ -140,24 +140,35 @@ func nextRenewal(rec *store.Record) (time.Time, string) {
 	return at, why
 }
 
+// pushNeeded runs for every certificate at every pass, so it looks stores
+// up by name and allocates only to explain a push.
 func pushNeeded(c configs.Certificate, rec *store.Record, srv served) string {
-	names := storeNames(c)
+	var buf [128]byte
 	for inst, loaded := range srv {
 		if loaded == nil {
 			continue
 		}
-		for kt, sn := range names {
-			leaf, err := LeafOf(rec.Bundles[kt].PEM)
+		for i, kt := range c.KeyTypes {
+			leaf, err := leafOf(rec.Bundles[string(kt)].PEM)
 			if err != nil {
 				continue
+			}
+			sn := c.Name
+			if i > 0 {
+				sn += "." + string(kt)
 			}
 			if s, ok := loaded[sn]; !ok || s.Cmp(leaf.SerialNumber) != 0 {
 				return inst + " does not serve the stored " + sn
 			}
 		}
-		for sn := range loaded {
-			if staleStore(c.Name, sn, names) {
-				return inst + " still serves " + sn
+		// c.Name is the first key type's store, never stale; the others are.
+		for _, kt := range keyTypeNames {
+			if slices.Contains(c.KeyTypes[1:], configs.KeyType(kt)) {
+				continue
+			}
+			sn := append(append(append(buf[:0], c.Name...), '.'), kt...)
+			if _, ok := loaded[string(sn)]; ok {
+				return inst + " still serves " + string(sn)
 			}
 		}
 	}
@@ -180,6 +191,18 @@ func staleStore(cert, sn string, want map[string]string) bool {
 }
 
 var keyTypeNames = []string{"ecdsa-p256", "ecdsa-p384", "rsa2048", "rsa3072", "rsa4096"}
+
+// storesOf lists every store name a certificate can have. Looking these up
+// is what keeps a pass linear: scanning all loaded stores for each
+// certificate costs 10^8 comparisons with 10,000 certificates.
+func storesOf(cert string) []string {
+	out := make([]string, 0, 1+len(keyTypeNames))
+	out = append(out, cert)
+	for _, kt := range keyTypeNames {
+		out = append(out, cert+"."+kt)
+	}
+	return out
+}
 
 func earliest(ts ...time.Time) time.Time {
 	var out time.Time

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"time"
 
@@ -41,9 +42,13 @@ func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, n
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
 	var errs []error
+	// An instance that already serves a bundle keeps it: when one HAProxy
+	// of a fleet restarts, the others are not pushed to again. If the
+	// question fails, everything is pushed.
+	loaded, _ := l.Loaded(ctx)
 	for kt, sn := range names {
 		b, ok := bundles[kt]
-		if !ok {
+		if !ok || serves(loaded, sn, b.PEM) {
 			continue
 		}
 		err := l.Push(ctx, sn, b.PEM)
@@ -56,6 +61,12 @@ func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, n
 	err := errors.Join(errs...)
 	d.setPush(c.Name, l.Name(), err)
 	return err
+}
+
+func serves(loaded map[string]*big.Int, sn string, bundle []byte) bool {
+	s, ok := loaded[sn]
+	leaf, err := leafOf(bundle)
+	return ok && err == nil && s.Cmp(leaf.SerialNumber) == 0
 }
 
 // dropStale removes stores of this certificate that its definition lost.

@@ -8,9 +8,25 @@ import (
 )
 
 // freeInterrupted is how many interrupted orders in a row are retried at
-// once; after that a crash loop backs off like any failure, so that it cannot
-// hammer the CA.
+// once; after that a crash loop backs off, so that it cannot hammer the CA.
 const freeInterrupted = 2
+
+// interruptedBase starts the backoff of interrupted orders. It is shorter
+// than a failure's: an interruption says nothing against the CA or the
+// definition, only that hotcert restarts, and a few restarts in a row (a
+// deploy, an operator's retries) should cost seconds, not minutes. Doubling
+// still bounds a crash loop to a dozen orders an hour at most.
+const interruptedBase = 10 * time.Second
+
+// interruptedBackoff is the wait after the n-th interrupted order beyond
+// the free ones (n >= 1).
+func interruptedBackoff(n int) time.Duration {
+	wait := interruptedBase
+	for i := 1; i < n && wait < issuer.Backoff(n); i++ {
+		wait *= 2
+	}
+	return min(wait, issuer.Backoff(n))
+}
 
 // recoverState runs once at start-up, before the first pass: it turns orders
 // that a crash interrupted into failed attempts, and aborts certificate
@@ -31,7 +47,7 @@ func (d *Daemon) recoverState(ctx context.Context) {
 		r.LastError = "order interrupted by a restart of hotcert"
 		r.NextAttempt = now
 		if r.Attempts > freeInterrupted {
-			r.NextAttempt = now.Add(issuer.Backoff(r.Attempts - freeInterrupted))
+			r.NextAttempt = now.Add(interruptedBackoff(r.Attempts - freeInterrupted))
 		}
 		if err := d.opt.Store.Put(r); err != nil {
 			d.log.Error("start-up: save interrupted order", "cert", r.Name, "err", err)

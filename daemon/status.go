@@ -68,12 +68,17 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, sr
 	} else if dec.Action == None {
 		s.State = "ok"
 	}
-	main := storeNames(c)[string(c.KeyTypes[0])]
+	main := c.Name // the first key type's store
+	var stored *big.Int
 	if rec != nil {
-		d.noteRecord(&s, c, rec)
+		stored = d.noteRecord(&s, c, rec)
 	}
 	for inst, loaded := range srv {
-		s.Loaded[inst] = hexSerial(loaded[main])
+		if v := loaded[main]; v != nil && stored != nil && v.Cmp(stored) == 0 {
+			s.Loaded[inst] = s.Serial // no formatting for the usual case
+		} else {
+			s.Loaded[inst] = hexSerial(v)
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -88,16 +93,19 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, sr
 	}
 }
 
-func (d *Daemon) noteRecord(s *CertStatus, c configs.Certificate, rec *store.Record) {
+// noteRecord fills in what the store holds and returns the stored serial.
+func (d *Daemon) noteRecord(s *CertStatus, c configs.Certificate, rec *store.Record) (serial *big.Int) {
 	s.Attempts, s.LastError, s.NextAttempt = rec.Attempts, rec.LastError, rec.NextAttempt
 	if b, ok := rec.Bundles[string(c.KeyTypes[0])]; ok {
-		if leaf, err := LeafOf(b.PEM); err == nil {
-			s.NotBefore, s.NotAfter, s.Serial = leaf.NotBefore, leaf.NotAfter, leaf.SerialNumber.Text(16)
+		if pl := parse(b.PEM); pl.err == nil {
+			s.NotBefore, s.NotAfter, s.Serial = pl.leaf.NotBefore, pl.leaf.NotAfter, pl.serial
+			serial = pl.leaf.SerialNumber
 		}
 	}
 	if len(rec.Bundles) > 0 {
 		s.NextRenewal, s.RenewalWhy = nextRenewal(rec)
 	}
+	return serial
 }
 
 func hexSerial(s *big.Int) string {

@@ -54,6 +54,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	removeLeftovers(cfg, log)
 	hc, err := acmeHTTPClient(cfg.ACME.CARoots)
 	if err != nil {
 		return err

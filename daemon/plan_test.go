@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/store"
+)
+
+// TestDecide walks every branch of decide, in the order the checks run.
+func TestDecide(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := cert("shop", "shop.example.test", "www.shop.example.test")
+	base, serial := validRecord(t, c, now)
+	// validRecord's leaf runs from now-1h to now+90d; renewal is when a third is left.
+	renewAt := notAfter(t, base).Add(-(90*24*time.Hour + time.Hour) / 3)
+	other := big.NewInt(7)
+
+	with := func(edit func(r *store.Record)) *store.Record {
+		r := base.Clone()
+		edit(r)
+		return r
+	}
+	serving := served{"lb1": {"shop": serial}}
+	cases := []struct {
+		name   string
+		c      configs.Certificate
+		rec    *store.Record
+		srv    served
+		now    time.Time
+		action Action
+		reason string // a part of the reason
+		wake   time.Time
+	}{
+		{name: "new", c: c, rec: nil, srv: serving, now: now, action: Issue, reason: "new certificate"},
+		{name: "refused for good", c: c, now: now, srv: serving, action: None, reason: "refused by the CA",
+			rec: with(func(r *store.Record) { r.Attempts, r.Permanent, r.Spec = 1, true, specOf(c) })},
+		{name: "backing off", c: c, now: now, srv: serving, action: None, reason: "backing off", wake: now.Add(time.Minute),
+			rec: with(func(r *store.Record) { r.Attempts, r.Spec, r.NextAttempt = 1, specOf(c), now.Add(time.Minute) })},
+		{name: "backoff over", c: c, now: now, srv: serving, action: None, wake: earliest(renewAt, base.ARICheckAt),
+			rec: with(func(r *store.Record) { r.Attempts, r.Spec, r.NextAttempt = 1, specOf(c), now.Add(-time.Second) })},
+		{name: "an edit escapes a refusal", c: cert("shop", "shop.example.test"), now: now, srv: serving, action: Issue, reason: "names changed",
+			rec: with(func(r *store.Record) { r.Attempts, r.Permanent, r.Spec = 1, true, specOf(c) })},
+		{name: "names changed", c: cert("shop", "shop.example.test", "new.example.test"), rec: base, srv: serving, now: now,
+			action: Issue, reason: "names changed"},
+		{name: "key type added", c: configs.Certificate{Name: "shop", Domains: c.Domains, KeyTypes: []configs.KeyType{"ecdsa-p256", "rsa2048"}},
+			rec: base, srv: serving, now: now, action: Issue, reason: "no bundle for key type rsa2048"},
+		{name: "renewal due", c: c, rec: base, srv: serving, now: renewAt, action: Renew, reason: "a third of the lifetime left"},
+		{name: "renewal due in the ARI window", c: c, srv: serving, now: now.Add(24 * time.Hour), action: Renew, reason: "ARI",
+			rec: with(func(r *store.Record) {
+				r.ARIStart, r.ARIEnd, r.ARICheckAt = now, now.Add(48*time.Hour), now.Add(48*time.Hour)
+			})},
+		{name: "unreadable bundle", c: c, srv: serving, now: now, action: Renew, reason: "unreadable",
+			rec: with(func(r *store.Record) {
+				r.Bundles["ecdsa-p256"] = store.Bundle{KeyType: "ecdsa-p256", PEM: []byte("junk")}
+			})},
+		{name: "renewal information due", c: c, srv: serving, now: now, action: Refresh, wake: renewAt,
+			rec: with(func(r *store.Record) { r.ARICheckAt = time.Time{} })},
+		{name: "not loaded", c: c, rec: base, srv: served{"lb1": {}}, now: now, action: Push, reason: "lb1 does not serve the stored shop", wake: renewAt},
+		{name: "old serial loaded", c: c, rec: base, srv: served{"lb1": {"shop": serial}, "lb2": {"shop": other}}, now: now,
+			action: Push, reason: "lb2 does not serve", wake: renewAt},
+		{name: "dropped key type still loaded", c: c, rec: base, srv: served{"lb1": {"shop": serial, "shop.rsa2048": other}}, now: now,
+			action: Push, reason: "lb1 still serves shop.rsa2048", wake: renewAt},
+		{name: "another certificate's store is not stale", c: c, rec: base, srv: served{"lb1": {"shop": serial, "shop.example": other}}, now: now,
+			action: None, wake: earliest(renewAt, base.ARICheckAt)},
+		{name: "instance down is not a push", c: c, rec: base, srv: served{"lb1": {"shop": serial}, "lb2": nil}, now: now,
+			action: None, wake: earliest(renewAt, base.ARICheckAt)},
+		{name: "all served", c: c, rec: base, srv: serving, now: now, action: None, wake: base.ARICheckAt},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := decide(tc.c, tc.rec, tc.srv, tc.now)
+			if got.Action != tc.action {
+				t.Fatalf("action = %v (%q), want %v", got.Action, got.Reason, tc.action)
+			}
+			if !strings.Contains(got.Reason, tc.reason) {
+				t.Fatalf("reason = %q, want it to contain %q", got.Reason, tc.reason)
+			}
+			if !tc.wake.IsZero() && !got.Wake.Equal(tc.wake) {
+				t.Fatalf("wake = %v, want %v", got.Wake, tc.wake)
+			}
+		})
+	}
+}
+
+// TestDecideIsStable: the same inputs give the same decision, so a pass
+// repeated without a change queues nothing new.
+func TestDecideIsStable(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := cert("shop", "shop.example.test")
+	rec, serial := validRecord(t, c, now)
+	srv := served{"lb1": {"shop": serial}}
+	first := decide(c, rec, srv, now)
+	for range 3 {
+		if again := decide(c, rec.Clone(), srv, now); again != first {
+			t.Fatalf("decision changed: %+v then %+v", first, again)
+		}
+	}
+}
+
+func TestStoreNamesKeepTheFirstKeyTypeUnsuffixed(t *testing.T) {
+	c := configs.Certificate{Name: "shop", KeyTypes: []configs.KeyType{"ecdsa-p256", "rsa2048"}}
+	got := storeNames(c)
+	if got["ecdsa-p256"] != "shop" || got["rsa2048"] != "shop.rsa2048" || len(got) != 2 {
+		t.Fatalf("storeNames = %v", got)
+	}
+}
+
+func TestLeafOfMemoMatchesParse(t *testing.T) {
+	b, serial := makeBundle(t, []string{"a.test"}, time.Now(), time.Now().Add(time.Hour))
+	for range 2 {
+		leaf, err := leafOf(b)
+		if err != nil || leaf.SerialNumber.Cmp(serial) != 0 {
+			t.Fatalf("leafOf = %v, %v; want serial %v", leaf, err, serial)
+		}
+	}
+	// Same length, other content, other memory: parsed on its own.
+	c, serial2 := makeBundle(t, []string{"a.test"}, time.Now(), time.Now().Add(time.Hour))
+	if leaf, err := leafOf(c); err != nil || leaf.SerialNumber.Cmp(serial2) != 0 {
+		t.Fatalf("second bundle: %v, %v", leaf, err)
+	}
+	if _, err := leafOf([]byte("junk")); err == nil {
+		t.Fatal("junk parsed")
+	}
+}
+
+func notAfter(t *testing.T, r *store.Record) time.Time {
+	t.Helper()
+	leaf, err := LeafOf(r.Bundles["ecdsa-p256"].PEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf.NotAfter
+}
