@@ -3,17 +3,26 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PREFIX  ?= /usr/local
+# go.mod names the toolchain (a patch release with the standard library's
+# security fixes); let go fetch it through the module proxy if needed.
+export GOTOOLCHAIN ?= auto
 
-.PHONY: build test vet fmt demo deps install bench clean
+.PHONY: build test vet fmt demo deps install bench clean vulncheck
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hotcert ./cmd/hotcert
 	$(GO) build -o bin/hotcert-demo ./cmd/hotcert-demo
 
-# deps installs what the demo and the tests need on a fresh Debian machine.
+# deps installs what the demo and the tests need on a fresh Debian machine:
+# HAProxy, BIND 9 (the dns-01 tests' authoritative server) and
+# systemd-analyze (the unit file check), then the Go modules.
+APT_NEEDS := haproxy:haproxy named:bind9 systemd-analyze:systemd
 deps:
-	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || \
-		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy; }
+	@missing=""; for pair in $(APT_NEEDS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+		command -v $$cmd >/dev/null 2>&1 || test -x /usr/sbin/$$cmd || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 	$(GO) mod download
 
 vet:
@@ -57,6 +66,10 @@ install: build
 		! command -v systemctl >/dev/null || systemctl daemon-reload || true; \
 		echo "installed; edit /etc/hotcert/hotcert.yaml, then: systemctl enable --now hotcert"; \
 	fi
+
+# vulncheck runs govulncheck with a database built from golang.org/x/vulndb.
+vulncheck:
+	./scripts/vulncheck
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./...
