@@ -36,6 +36,7 @@ test: deps vet
 
 # demo runs hotcert on an embedded default: a local HAProxy on loopback
 # ports and an in-process test CA. Ctrl-C stops everything.
+demo: APT_NEEDS = haproxy:haproxy
 demo: deps build
 	./bin/hotcert-demo --hotcert ./bin/hotcert
 
