@@ -23,7 +23,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	bad := err != nil
 	if cfg != nil {
-		_, derr := configs.LoadDomains(cfg.DomainsFile)
+		_, derr := readDomains(cfg)
 		bad = report(stderr, derr) || bad
 	}
 	if bad {

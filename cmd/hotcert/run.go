@@ -96,7 +96,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 }
 
 func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w *watcher.Watcher, log *slog.Logger) error {
-	loadDomains(cfg.DomainsFile, d, log)
+	loadDomains(cfg, d, log)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -110,10 +110,10 @@ func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w *wat
 	for {
 		select {
 		case <-w.Changes():
-			loadDomains(cfg.DomainsFile, d, log)
+			loadDomains(cfg, d, log)
 		case <-hup:
 			log.Info("SIGHUP: re-reading the domains file and renewal information")
-			loadDomains(cfg.DomainsFile, d, log)
+			loadDomains(cfg, d, log)
 			if err := d.RefreshAll(); err != nil {
 				log.Error("refresh renewal information", "err", err)
 			}
@@ -132,8 +132,9 @@ func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w *wat
 
 // loadDomains applies a valid domains file. A bad one is logged once per
 // change and changes nothing: the last good set stays in force.
-func loadDomains(path string, d *daemon.Daemon, log *slog.Logger) {
-	doms, err := configs.LoadDomains(path)
+func loadDomains(cfg *configs.Config, d *daemon.Daemon, log *slog.Logger) {
+	path := cfg.DomainsFile
+	doms, err := readDomains(cfg)
 	if err != nil {
 		log.Error("domains file rejected; keeping the last good set", "file", path, "err", err)
 		d.ConfigError(err)
@@ -141,6 +142,18 @@ func loadDomains(path string, d *daemon.Daemon, log *slog.Logger) {
 	}
 	log.Info("domains file loaded", "file", path, "certificates", len(doms.Certificates))
 	d.SetDesired(doms)
+}
+
+// readDomains loads the domains file and checks it against the config.
+func readDomains(cfg *configs.Config) (*configs.Domains, error) {
+	doms, err := configs.LoadDomains(cfg.DomainsFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := doms.CheckAgainst(cfg); err != nil {
+		return nil, err
+	}
+	return doms, nil
 }
 
 func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
