@@ -308,6 +308,9 @@ func TestReAddedWithinRetentionCostsNoOrder(t *testing.T) {
 		if r.iss.count() != 0 || lb.served("a").Cmp(sa) != 0 {
 			t.Fatalf("re-added: %d orders, HAProxy serves %v", r.iss.count(), lb.served("a"))
 		}
+		if rec := r.st.get("a"); !rec.RemovedAt.IsZero() {
+			t.Fatalf("re-added certificate still marked removed at %v", rec.RemovedAt)
+		}
 	})
 }
 

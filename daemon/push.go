@@ -35,7 +35,13 @@ func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil || rec.RemovedAt.IsZero() {
+		return err
+	}
+	// Back in the domains file and served again: the retention period of a
+	// later removal starts at that removal, not at this old one.
+	rec.RemovedAt = time.Time{}
+	return d.opt.Store.Put(rec)
 }
 
 func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) error {
