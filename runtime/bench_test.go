@@ -1,52 +1,327 @@
 package runtime
 
+// Benchmarks against a real HAProxy holding 1,000 and 10,000 certificates.
+// They start HAProxy themselves and take a minute or two each; run one at a
+// time, for example:
+//
+//	go test -run '^$' -bench 'HotUpdate|PushAll|Reload' -benchtime 1x ./runtime/
+//
+// (HotUpdate times its own operations; give it -benchtime 300x.)
+
 import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// BenchmarkHotUpdate renews one certificate in place while HAProxy holds
-// 1,000: the full Push (disk, show, set, commit, crt-list check, verify).
-func BenchmarkHotUpdate(b *testing.B) {
-	ca := newCA(b)
-	h := newHAProxy(b, ca)
-	c := h.client("lb1")
-	list, err := os.OpenFile(h.crtList, os.O_APPEND|os.O_WRONLY, 0)
+var benchSizes = []int{1000, 10000}
+
+// benchCerts makes bundles fast: one ECDSA key shared by every leaf, one
+// CA. Bundles are kept for the whole run, keyed by count.
+type benchCerts struct {
+	ca  *testCA
+	key *ecdsa.PrivateKey
+}
+
+var (
+	benchOnce sync.Once
+	benchGen  *benchCerts
+	benchMu   sync.Mutex
+	benchSets = map[int][][]byte{}
+)
+
+func certsFor(b *testing.B, n int) (*benchCerts, [][]byte) {
+	b.Helper()
+	benchOnce.Do(func() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		must(b, err)
+		benchGen = &benchCerts{ca: newCA(b), key: key}
+	})
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if set, ok := benchSets[n]; ok {
+		return benchGen, set
+	}
+	set := make([][]byte, n)
+	for i := range set {
+		set[i], _ = benchGen.leaf(b, benchName(i))
+	}
+	benchSets[n] = set
+	return benchGen, set
+}
+
+func benchName(i int) string { return fmt.Sprintf("site%05d", i) }
+
+var benchKeyPEM = sync.OnceValue(func() []byte {
+	der, _ := x509.MarshalPKCS8PrivateKey(benchGen.key)
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+})
+
+func (g *benchCerts) leaf(b testing.TB, name string) ([]byte, *big.Int) {
+	tmpl := &x509.Certificate{
+		SerialNumber: randSerial(b),
+		Subject:      pkix.Name{CommonName: name + ".test"},
+		DNSNames:     []string{name + ".test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, g.ca.cert, &g.key.PublicKey, g.ca.key)
 	must(b, err)
-	for i := range 1000 {
-		name := fmt.Sprintf("site%04d", i)
-		bundle, _ := ca.leaf(b, "ecdsa", name+".test")
-		must(b, os.WriteFile(c.Path(name), bundle, 0o600))
-		fmt.Fprintln(list, c.Path(name))
+	var out bytes.Buffer
+	pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: g.ca.cert.Raw})
+	out.Write(benchKeyPEM())
+	return out.Bytes(), tmpl.SerialNumber
+}
+
+// loadedHAProxy starts an HAProxy whose crt-list already holds the bundles.
+func loadedHAProxy(b *testing.B, g *benchCerts, set [][]byte, args ...string) *haproxy {
+	b.Helper()
+	h := newHAProxy(b, g.ca)
+	var list bytes.Buffer
+	list.WriteString(strings.TrimSpace(mustRead(b, h.crtList)) + "\n")
+	for i, bundle := range set {
+		path := h.client("").Path(benchName(i))
+		must(b, os.WriteFile(path, bundle, 0o600))
+		list.WriteString(path + "\n")
 	}
-	must(b, list.Close())
+	must(b, os.WriteFile(h.crtList, list.Bytes(), 0o644))
 	start := time.Now()
-	h.start(b)
-	b.Logf("HAProxy started with 1,000 certificates in %v", time.Since(start))
-	renewals := make([][]byte, 8)
-	for i := range renewals {
-		renewals[i], _ = ca.leaf(b, "ecdsa", "site0500.test")
+	h.start(b, args...)
+	b.Logf("HAProxy started with %d certificates in %v", len(set), time.Since(start))
+	return h
+}
+
+func mustRead(b testing.TB, path string) string {
+	data, err := os.ReadFile(path)
+	must(b, err)
+	return string(data)
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+// BenchmarkHotUpdate renews one certificate in place while HAProxy holds N.
+// push is the whole Push (PEM written and fsynced, crt-list file checked,
+// abort probe, set, commit with read-back); socket is the runtime API part
+// alone; loaded is Loaded when nothing changed (one show info).
+func BenchmarkHotUpdate(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts HAProxy with thousands of certificates")
 	}
-	ctx := ctx(b)
-	// Push: everything, including the fsyncs of the PEM file and directory.
-	b.Run("push", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			if err := c.Push(ctx, "site0500", renewals[i%len(renewals)]); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	// socket: only the runtime API exchange (show, set, commit, crt-list check).
-	b.Run("socket", func(b *testing.B) {
-		path := c.Path("site0500")
-		for i := 0; b.Loop(); i++ {
-			bd, err := sanitise(renewals[i%len(renewals)])
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			g, set := certsFor(b, n)
+			h := loadedHAProxy(b, g, set)
+			c := h.client("lb1")
+			ctx := context.Background()
+			start := time.Now()
+			loaded, err := c.Loaded(ctx)
 			must(b, err)
-			if err := c.load(ctx, "site0500", "set ssl cert "+path+" <<\n"+string(bd.pem), bd.serial); err != nil {
-				b.Fatal(err)
+			if len(loaded) != n {
+				b.Fatalf("Loaded() has %d certificates, want %d", len(loaded), n)
 			}
+			b.Logf("first Loaded (full scan of %d stores) took %v", n, time.Since(start))
+			name := benchName(n / 2)
+			renewals := make([][]byte, 16)
+			for i := range renewals {
+				renewals[i], _ = g.leaf(b, name)
+			}
+			timed := func(b *testing.B, op func(i int) error) {
+				var times []time.Duration
+				for i := 0; b.Loop(); i++ {
+					t0 := time.Now()
+					if err := op(i); err != nil {
+						b.Fatal(err)
+					}
+					times = append(times, time.Since(t0))
+				}
+				b.ReportMetric(float64(percentile(times, 0.5).Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(percentile(times, 0.9).Microseconds())/1000, "p90-ms")
+			}
+			b.Run("push", func(b *testing.B) {
+				timed(b, func(i int) error { return c.Push(ctx, name, renewals[i%len(renewals)]) })
+			})
+			b.Run("socket", func(b *testing.B) {
+				path := c.Path(name)
+				bundles := make([]bundle, len(renewals))
+				for i, r := range renewals {
+					bundles[i], _ = sanitise(r)
+				}
+				timed(b, func(i int) error {
+					bd := bundles[i%len(bundles)]
+					unlock, _ := lock(ctx, c.cert)
+					defer unlock()
+					return c.load(ctx, name, "set ssl cert "+path+" <<\n"+string(bd.pem), bd.serial)
+				})
+			})
+			b.Run("loaded", func(b *testing.B) {
+				timed(b, func(int) error { _, err := c.Loaded(ctx); return err })
+			})
+			start = time.Now()
+			_, stores, err := c.stores(ctx)
+			must(b, err)
+			b.Logf("one `show ssl cert` listing of %d stores took %v", len(stores), time.Since(start))
+		})
+	}
+}
+
+// BenchmarkPushAll pushes N new certificates into an HAProxy that has none,
+// three ways, each on a fresh HAProxy: raw writes the commands a careful
+// operator would send (new, set, commit, add; one connection each) straight
+// to the socket; client is the Client's runtime API part (abort probe,
+// new+set, commit+read-back+add); push is the whole Push (sanitise, PEM and
+// crt-list written and fsynced, then the socket).
+func BenchmarkPushAll(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts HAProxy with thousands of certificates")
+	}
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			g, set := certsFor(b, n)
+			clean := make([]bundle, n)
+			for i, raw := range set {
+				clean[i], _ = sanitise(raw)
+			}
+			ways := []struct {
+				name string
+				push func(b *testing.B, h *haproxy, c *Client, i int)
+			}{
+				{"raw", func(b *testing.B, h *haproxy, c *Client, i int) { rawPush(b, h, c.Path(benchName(i)), clean[i].pem) }},
+				{"client", func(b *testing.B, h *haproxy, c *Client, i int) {
+					path := c.Path(benchName(i))
+					must(b, c.load(context.Background(), benchName(i), "set ssl cert "+path+" <<\n"+string(clean[i].pem), clean[i].serial))
+				}},
+				{"push", func(b *testing.B, h *haproxy, c *Client, i int) { must(b, c.Push(context.Background(), benchName(i), set[i])) }},
+			}
+			rate := map[string]float64{}
+			for range b.N {
+				for _, w := range ways {
+					h := startHAProxy(b, g.ca)
+					c := h.client("lb1")
+					_, err := c.Loaded(context.Background())
+					must(b, err)
+					start := time.Now()
+					for i := range n {
+						w.push(b, h, c, i)
+					}
+					rate[w.name] = float64(n) / time.Since(start).Seconds()
+					sameSerial(b, w.name+": last certificate served", servedSerial(b, h.https, benchName(n-1)+".test", nil), clean[n-1].serial)
+					h.stop()
+				}
+			}
+			for _, w := range ways {
+				b.ReportMetric(rate[w.name], w.name+"-certs/s")
+			}
+			b.ReportMetric(rate["client"]/rate["raw"], "client/raw")
+			b.ReportMetric(rate["push"]/rate["raw"], "push/raw")
+		})
+	}
+}
+
+// rawPush sends new, set, commit and add on one connection each and reads
+// each answer to the end, checking only that it is not an error.
+func rawPush(b *testing.B, h *haproxy, path string, pemData []byte) {
+	for _, cmd := range []string{
+		"new ssl cert " + path + "\n",
+		"set ssl cert " + path + " <<\n" + string(pemData) + "\n",
+		"commit ssl cert " + path + "\n",
+		"add ssl crt-list " + h.crtList + " " + path + "\n",
+	} {
+		conn, err := net.Dial("unix", h.sock)
+		must(b, err)
+		_, err = conn.Write([]byte(cmd))
+		must(b, err)
+		var out bytes.Buffer
+		_, err = out.ReadFrom(conn)
+		conn.Close()
+		must(b, err)
+		if strings.Contains(out.String(), "Can't") || strings.Contains(out.String(), "rror") {
+			b.Fatalf("%s: %s", firstLine(cmd), out.String())
 		}
-	})
+	}
+}
+
+// BenchmarkReload is the comparison: the time from a seamless reload
+// (SIGUSR2 to the master of `haproxy -W -S`) until a TLS handshake serves a
+// certificate newly written to disk, with N loaded.
+func BenchmarkReload(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts HAProxy with thousands of certificates")
+	}
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			g, set := certsFor(b, n)
+			master := shortTempDir(b) + "/master.sock"
+			h := loadedHAProxy(b, g, set, "-W", "-S", master)
+			for !strings.Contains(masterCmd(master, "show proc"), "worker") {
+				time.Sleep(20 * time.Millisecond) // the master is still starting
+			}
+			name := benchName(n / 2)
+			path := h.client("").Path(name)
+			var times []time.Duration
+			for range b.N {
+				bundle, serial := g.leaf(b, name)
+				must(b, os.WriteFile(path, bundle, 0o600))
+				start := time.Now()
+				masterCmd(master, "reload") // what SIGUSR2 does, once the master listens
+				for {
+					if s := trySerial(h.https, name+".test"); s != nil && s.Cmp(serial) == 0 {
+						break
+					}
+					if time.Since(start) > 2*time.Minute {
+						b.Fatalf("reload with %d certificates not served after 2 minutes:\n%s", n, h.log)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				times = append(times, time.Since(start))
+			}
+			b.ReportMetric(float64(percentile(times, 0.5).Milliseconds()), "p50-ms")
+		})
+	}
+}
+
+// masterCmd sends one command to the master CLI; "" when it does not answer.
+func masterCmd(sock, cmd string) string {
+	conn, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.Write([]byte(cmd + "\n"))
+	var out bytes.Buffer
+	out.ReadFrom(conn)
+	return out.String()
+}
+
+// trySerial is one handshake; nil while HAProxy does not answer.
+func trySerial(addr, sni string) *big.Int {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr,
+		&tls.Config{ServerName: sni, InsecureSkipVerify: true})
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber
 }

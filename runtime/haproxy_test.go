@@ -104,15 +104,16 @@ frontend http
 `, h.sock, h.https, h.crtList, h.http, m, m)
 }
 
-func (h *haproxy) start(t testing.TB) {
+// start runs HAProxy in the foreground, with extra command-line arguments.
+func (h *haproxy) start(t testing.TB, extra ...string) {
 	t.Helper()
 	h.log = new(bytes.Buffer)
-	h.cmd = exec.Command(haproxyBin, "-f", h.cfg, "-db")
+	h.cmd = exec.Command(haproxyBin, append([]string{"-f", h.cfg, "-db"}, extra...)...)
 	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
 	must(t, h.cmd.Start())
 	cmd := h.cmd
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // 10,000 certificates take seconds
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("unix", h.sock); err == nil {
 			c.Close()
@@ -121,6 +122,12 @@ func (h *haproxy) start(t testing.TB) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("haproxy did not open %s:\n%s", h.sock, h.log)
+}
+
+// stop kills HAProxy and waits for it; the Cleanup of start then does nothing.
+func (h *haproxy) stop() {
+	h.cmd.Process.Kill()
+	h.cmd.Wait()
 }
 
 func (h *haproxy) restart(t testing.TB) {

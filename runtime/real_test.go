@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-func sameSerial(t *testing.T, what string, got, want *big.Int) {
+func sameSerial(t testing.TB, what string, got, want *big.Int) {
 	t.Helper()
 	if got == nil || want == nil || got.Cmp(want) != 0 {
 		t.Fatalf("%s: serial %X, want %X", what, got, want)
