@@ -212,7 +212,9 @@ func BenchmarkPushAll(b *testing.B) {
 					path := c.Path(benchName(i))
 					must(b, c.load(context.Background(), benchName(i), "set ssl cert "+path+" <<\n"+string(clean[i].pem), clean[i].serial))
 				}},
-				{"push", func(b *testing.B, h *haproxy, c *Client, i int) { must(b, c.Push(context.Background(), benchName(i), set[i])) }},
+				{"push", func(b *testing.B, h *haproxy, c *Client, i int) {
+					must(b, c.Push(context.Background(), benchName(i), set[i]))
+				}},
 			}
 			rate := map[string]float64{}
 			for range b.N {
