@@ -161,7 +161,7 @@ func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
 	for _, h := range cfg.HAProxy {
 		f = append(f, runtime.New(runtime.Options{
 			Name: h.Name, Socket: h.Socket, CertDir: h.CertDir, CrtList: h.CrtList,
-			Logger: log.With("haproxy", h.Name),
+			Logger: log, // runtime.New adds the haproxy attribute
 		}))
 	}
 	return f
