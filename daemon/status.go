@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"math/big"
+	"slices"
 	"sort"
 	"time"
 
@@ -50,6 +51,32 @@ type CertStatus struct {
 type certStatus struct {
 	CertStatus
 	pushErr map[string]string
+	from    noted
+}
+
+// noted is what a status was made from. A pass that sees the same again
+// keeps the status: rebuilding 10,000 of them was most of a pass's cost.
+// Records are compared by pointer, which the memo keeps stable until a write.
+type noted struct {
+	cert   configs.Certificate
+	rec    *store.Record
+	dec    Decision
+	served map[string]*big.Int // the main store's serial, by instance
+}
+
+func (n *noted) same(c configs.Certificate, rec *store.Record, dec Decision, srv served) bool {
+	if n.rec != rec || n.dec != dec || len(n.served) != len(srv) ||
+		!slices.Equal(n.cert.Domains, c.Domains) || !slices.Equal(n.cert.KeyTypes, c.KeyTypes) {
+		return false
+	}
+	for inst, loaded := range srv {
+		was, ok := n.served[inst]
+		now := loaded[c.Name]
+		if !ok || (was == nil) != (now == nil) || (now != nil && was != now && was.Cmp(now) != 0) {
+			return false
+		}
+	}
+	return true
 }
 
 type lbState struct {
@@ -59,6 +86,12 @@ type lbState struct {
 
 // note records what the pass saw of a certificate, for the status API.
 func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, srv served) {
+	d.mu.Lock()
+	old := d.status[c.Name]
+	d.mu.Unlock()
+	if old != nil && old.from.same(c, rec, dec, srv) {
+		return
+	}
 	s := CertStatus{Name: c.Name, Domains: c.Domains, State: dec.Action.String(), Loaded: map[string]string{}}
 	for _, kt := range c.KeyTypes {
 		s.KeyTypes = append(s.KeyTypes, string(kt))
@@ -73,7 +106,9 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, sr
 	if rec != nil {
 		stored = d.noteRecord(&s, c, rec)
 	}
+	from := noted{cert: c, rec: rec, dec: dec, served: make(map[string]*big.Int, len(srv))}
 	for inst, loaded := range srv {
+		from.served[inst] = loaded[main]
 		if v := loaded[main]; v != nil && stored != nil && v.Cmp(stored) == 0 {
 			s.Loaded[inst] = s.Serial // no formatting for the usual case
 		} else {
@@ -82,8 +117,8 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, sr
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.status[c.Name]
-	cs := &certStatus{CertStatus: s, pushErr: map[string]string{}}
+	old = d.status[c.Name]
+	cs := &certStatus{CertStatus: s, pushErr: map[string]string{}, from: from}
 	if old != nil {
 		cs.pushErr = old.pushErr
 	}
