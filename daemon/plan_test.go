@@ -135,3 +135,37 @@ func notAfter(t *testing.T, r *store.Record) time.Time {
 	}
 	return leaf.NotAfter
 }
+
+// TestStatusFollowsEachPass: a kept status is rebuilt as soon as what
+// HAProxy serves or what the store holds changes.
+func TestStatusFollowsEachPass(t *testing.T) {
+	now := time.Now()
+	c := cert("a", "a.test")
+	rec, serial := validRecord(t, c, now)
+	lb := newFakeLoader("lb1")
+	lb.serving["a"] = serial
+	st := newFakeStore(rec)
+	d := New(Options{Issuer: &fakeIssuer{tb: t, now: time.Now}, Store: st, Loaders: []Loader{lb}})
+	d.SetDesired(desired(c))
+	ctx := t.Context()
+	loaded := func() string { return d.Status()[0].Loaded["lb1"] }
+
+	d.pass(ctx)
+	if got := loaded(); got != serial.Text(16) || d.Status()[0].State != "ok" {
+		t.Fatalf("status = %+v, want serial %x loaded and ok", d.Status()[0], serial)
+	}
+	lb.serving["a"] = big.NewInt(99)
+	d.pass(ctx)
+	if got := loaded(); got != "63" || d.Status()[0].State != "push" {
+		t.Fatalf("after HAProxy changed: loaded %q, state %q; want 63 and push", got, d.Status()[0].State)
+	}
+	next, newSerial := validRecord(t, c, now)
+	next.LastError = "something"
+	if err := d.opt.Store.Put(next); err != nil {
+		t.Fatal(err)
+	}
+	d.pass(ctx)
+	if s := d.Status()[0]; s.Serial != newSerial.Text(16) || s.LastError != "something" {
+		t.Fatalf("after the store changed: serial %s, last error %q", s.Serial, s.LastError)
+	}
+}
