@@ -47,6 +47,9 @@ type HAProxy struct {
 	Socket  string `yaml:"socket"`   // required; stats socket with level admin
 	CertDir string `yaml:"cert_dir"` // required, absolute after resolution
 	CrtList string `yaml:"crt_list"` // required, absolute after resolution
+	// BufSize is the instance's tune.bufsize: a certificate and its command
+	// must fit in one CLI buffer. 0 means HAProxy's default, 16384.
+	BufSize int `yaml:"bufsize"`
 }
 
 // Challenge configures the http-01 responder.

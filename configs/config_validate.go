@@ -109,6 +109,9 @@ func (c *Config) validateHAProxies(r *reporter) {
 		}
 		checkAbsPath(r, path+".cert_dir", h.CertDir)
 		checkAbsPath(r, path+".crt_list", h.CrtList)
+		if h.BufSize != 0 && (h.BufSize < 1024 || h.BufSize > 1<<20) {
+			r.add(path+".bufsize", "must be HAProxy's tune.bufsize, between 1024 and 1048576, not %d", h.BufSize)
+		}
 	}
 }
 

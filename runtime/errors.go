@@ -30,7 +30,7 @@ type TooLargeError struct {
 
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("certificate command is %d bytes, over the %d HAProxy accepts with its tune.bufsize; "+
-		"raise tune.bufsize in the global section of haproxy.cfg (and the instance's buffer size in hotcert)",
+		"raise tune.bufsize in the global section of haproxy.cfg and set the same value as bufsize on this haproxy entry of hotcert.yaml",
 		e.Size, e.Limit)
 }
 

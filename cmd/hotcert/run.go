@@ -160,7 +160,7 @@ func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
 	var f runtime.Fleet
 	for _, h := range cfg.HAProxy {
 		f = append(f, runtime.New(runtime.Options{
-			Name: h.Name, Socket: h.Socket, CertDir: h.CertDir, CrtList: h.CrtList,
+			Name: h.Name, Socket: h.Socket, CertDir: h.CertDir, CrtList: h.CrtList, BufSize: h.BufSize,
 			Logger: log, // runtime.New adds the haproxy attribute
 		}))
 	}

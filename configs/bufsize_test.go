@@ -1,0 +1,23 @@
+package configs
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestHAProxyBufSize(t *testing.T) {
+	base := "acme: {accept_terms: true}\nhaproxy:\n  - name: lb1\n    socket: /run/haproxy/admin.sock\n    cert_dir: /etc/haproxy/certs\n    crt_list: /etc/haproxy/certs.list\n"
+	c, err := ParseConfig("/etc/hotcert/hotcert.yaml", []byte(base+"    bufsize: 32768\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HAProxy[0].BufSize != 32768 {
+		t.Fatalf("bufsize = %d, want 32768", c.HAProxy[0].BufSize)
+	}
+	_, err = ParseConfig("/etc/hotcert/hotcert.yaml", []byte(base+"    bufsize: 100\n"))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].String(), ":7:") || !strings.Contains(ps[0].String(), "haproxy[0].bufsize") {
+		t.Fatalf("bufsize 100: %v; want one problem on line 7 naming haproxy[0].bufsize", err)
+	}
+}
