@@ -85,7 +85,9 @@ func TestDomainsFileEdits(t *testing.T) {
 		}
 		return nil
 	})
-	assertKept(t, filepath.Join(e.stateDir, "certs", "renamed"))
+	eventually(t, 30*time.Second, "the removed certificate's key and state kept, marked removed", func() error {
+		return keptErr(filepath.Join(e.stateDir, "certs", "renamed"))
+	})
 
 	// 6. Not YAML: what is served stays served, and the error names the line.
 	before := map[string]*big.Int{}
@@ -202,27 +204,28 @@ func servesPlaceholder(h *haproxy, sni string) error {
 	return nil
 }
 
-// assertKept checks that a removed certificate's state and key remain, with
-// the time of its removal recorded.
-func assertKept(t *testing.T, dir string) {
-	t.Helper()
+// keptErr checks that a removed certificate's state and key stay in
+// state_dir, marked with removed_at. The mark is written just after the
+// certificate leaves HAProxy, so callers poll it.
+func keptErr(dir string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
-		t.Fatalf("state of a removed certificate is gone: %v", err)
+		return fmt.Errorf("state of a removed certificate is gone: %w", err)
 	}
 	var st struct {
 		RemovedAt time.Time `json:"removed_at"`
 	}
 	if err := json.Unmarshal(b, &st); err != nil || st.RemovedAt.IsZero() {
-		t.Fatalf("state.json of a removed certificate has no removed_at (%v):\n%s", err, b)
+		return fmt.Errorf("state.json of a removed certificate has no removed_at (%v):\n%s", err, b)
 	}
 	pemBytes, err := os.ReadFile(filepath.Join(dir, "ecdsa-p256.pem"))
 	if err != nil {
-		t.Fatalf("key of a removed certificate is gone: %v", err)
+		return fmt.Errorf("key of a removed certificate is gone: %w", err)
 	}
 	if !strings.Contains(string(pemBytes), "PRIVATE KEY") {
-		t.Fatal("kept bundle has no key")
+		return fmt.Errorf("kept bundle has no key")
 	}
+	return nil
 }
 
 // Kick sends SIGHUP, which makes hotcert re-read the domains file.
