@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func sameSerial(t testing.TB, what string, got, want *big.Int) {
@@ -320,4 +321,30 @@ func TestConcurrentPushesStayApart(t *testing.T) {
 			t.Fatalf("crt-list file has %d lines for s%d", n, i)
 		}
 	}
+}
+
+// A socket that accepts but never answers costs its own instance only: the
+// fleet still updates the real HAProxy and reports a timeout for the hung
+// instance, by name, within the per-command deadline.
+func TestFleetHungSocketDoesNotBlockOthers(t *testing.T) {
+	ca := newCA(t)
+	h := startHAProxy(t, ca)
+	hung := newFake(t, func(string) string { return hang })
+	hc := hung.client(t)
+	must(t, os.MkdirAll(filepath.Dir(hc.Path("shop")), 0o700))
+	must(t, os.WriteFile(hc.opts.CrtList, nil, 0o600))
+	fleet := Fleet{hc, h.client("lb1")}
+	bundle, serial := ca.leaf(t, "ecdsa", "shop.test")
+	start := time.Now()
+	res := fleet.Push(ctx(t), "shop", bundle)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("fleet push took %v: the hung socket held up the others", took)
+	}
+	if len(res) != 2 || res[0].Instance != "fake1" || !errors.Is(res[0].Err, ErrTimeout) || !strings.Contains(res[0].Err.Error(), "fake1") {
+		t.Fatalf("hung instance: %+v, want ErrTimeout naming fake1", res)
+	}
+	if res[1].Instance != "lb1" || res[1].Err != nil {
+		t.Fatalf("lb1: %+v, want success", res[1])
+	}
+	sameSerial(t, "lb1 serves", servedSerial(t, h.https, "shop.test", nil), serial)
 }
