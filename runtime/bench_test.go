@@ -208,6 +208,7 @@ func BenchmarkPushAll(b *testing.B) {
 				push func(b *testing.B, h *haproxy, c *Client, i int)
 			}{
 				{"raw", func(b *testing.B, h *haproxy, c *Client, i int) { rawPush(b, h, c.Path(benchName(i)), clean[i].pem) }},
+				{"rawsame", func(b *testing.B, h *haproxy, c *Client, i int) { rawSame(b, h, c.Path(benchName(i)), clean[i].pem) }},
 				{"client", func(b *testing.B, h *haproxy, c *Client, i int) {
 					path := c.Path(benchName(i))
 					must(b, c.load(context.Background(), benchName(i), "set ssl cert "+path+" <<\n"+string(clean[i].pem), clean[i].serial))
@@ -236,8 +237,33 @@ func BenchmarkPushAll(b *testing.B) {
 				b.ReportMetric(rate[w.name], w.name+"-certs/s")
 			}
 			b.ReportMetric(rate["client"]/rate["raw"], "client/raw")
+			b.ReportMetric(rate["client"]/rate["rawsame"], "client/rawsame")
 			b.ReportMetric(rate["push"]/rate["raw"], "push/raw")
 		})
+	}
+}
+
+// rawSame writes raw to the socket exactly the command lines a push of a
+// new certificate sends (the transaction probe, new+set, and
+// commit+read-back+add), so that client/rawsame is the client's own
+// overhead: client-native, deadlines and reply checks.
+func rawSame(b *testing.B, h *haproxy, path string, pemData []byte) {
+	for _, cmd := range []string{
+		"abort ssl cert " + path + "\n",
+		"new ssl cert " + path + ";set ssl cert " + path + " <<\n" + string(pemData) + "\n",
+		"commit ssl cert " + path + ";show ssl cert " + path + ";add ssl crt-list " + h.crtList + " " + path + "\n",
+	} {
+		conn, err := net.Dial("unix", h.sock)
+		must(b, err)
+		_, err = conn.Write([]byte(cmd))
+		must(b, err)
+		var out bytes.Buffer
+		_, err = out.ReadFrom(conn)
+		conn.Close()
+		must(b, err)
+		if strings.Contains(out.String(), "Can't") || strings.Contains(out.String(), "rror") {
+			b.Fatalf("%s: %s", firstLine(cmd), out.String())
+		}
 	}
 }
 
