@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -59,6 +60,11 @@ type env struct {
 	extraConfig string
 	// acmeExtra is appended inside the acme: section (two-space indent).
 	acmeExtra string
+	// challengeExtra is appended inside the challenge: section; listen,
+	// when set, moves hotcert's HTTP-01 listener away from the port
+	// HAProxy's challenge backend points at.
+	challengeExtra string
+	listen         int
 }
 
 type envOptions struct {
@@ -100,10 +106,10 @@ func (e *env) writeConfig() {
 domains_file: domains.yaml
 challenge:
   http01_listen: 127.0.0.1:%d
-admin:
+%sadmin:
   listen: 127.0.0.1:%d
 haproxy:
-`, e.ca.DirectoryURL, e.acmeExtra, e.challenge, e.admin)
+`, e.ca.DirectoryURL, e.acmeExtra, cmp.Or(e.listen, e.challenge), e.challengeExtra, e.admin)
 	for i, h := range e.lbs {
 		fmt.Fprintf(&b, "  - name: lb%d\n    socket: %s\n    cert_dir: %s\n    crt_list: %s\n", i+1, h.Socket, h.CertDir, h.CrtList)
 	}
