@@ -172,6 +172,15 @@ func TestRenewRevokeAndStatus(t *testing.T) {
 	if len(r.d.renewed) != 1 || r.d.revoked["shop"] != 1 {
 		t.Fatalf("renewed %v revoked %v", r.d.renewed, r.d.revoked)
 	}
+	r.d.cfgErr = errors.New("domains.yaml:3:5: domains: empty")
+	_, body = r.do(t, http.MethodGet, "/v1/certificates", "", "", nil)
+	var withErr struct {
+		ConfigError  string `json:"config_error"`
+		Certificates []daemon.CertStatus
+	}
+	if err := json.Unmarshal(body, &withErr); err != nil || withErr.ConfigError != "domains.yaml:3:5: domains: empty" || len(withErr.Certificates) != 1 {
+		t.Fatalf("status with a rejected domains file: %v %s", err, body)
+	}
 }
 
 func TestHealthz(t *testing.T) {

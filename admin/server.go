@@ -122,10 +122,17 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// certificates lists every certificate; a rejected domains file shows here
+// too, since the list is then the last good set, not what the file says.
 func (s *Server) certificates(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, struct {
+	body := struct {
+		ConfigError  string              `json:"config_error,omitempty"`
 		Certificates []daemon.CertStatus `json:"certificates"`
-	}{s.opt.Daemon.Status()})
+	}{Certificates: s.opt.Daemon.Status()}
+	if err := s.opt.Daemon.ConfigErr(); err != nil {
+		body.ConfigError = err.Error()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) {

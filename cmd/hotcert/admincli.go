@@ -140,6 +140,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 type certList struct {
+	ConfigError  string              `json:"config_error"`
 	Certificates []daemon.CertStatus `json:"certificates"`
 }
 
@@ -166,6 +167,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	var list certList
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return fmt.Errorf("admin API: %w", err)
+	}
+	if list.ConfigError != "" {
+		fmt.Fprintf(stdout, "domains file rejected, the last good set stays in force:\n%s\n\n", list.ConfigError)
 	}
 	return printTable(stdout, list.Certificates)
 }
