@@ -81,6 +81,10 @@ type Daemon struct {
 	desired  *configs.Domains
 	inflight map[string]bool
 	forced   map[string]bool
+	// seq counts finished actions; finished[name] is the seq at which the
+	// certificate's last action ended (see enqueue).
+	seq      uint64
+	finished map[string]uint64
 	ariDue   map[string]bool
 	status   map[string]*certStatus
 	lbs      map[string]*lbState
@@ -118,6 +122,7 @@ func New(opt Options) *Daemon {
 		jobs:     make(chan job, queueSize),
 		inflight: map[string]bool{},
 		forced:   map[string]bool{},
+		finished: map[string]uint64{},
 		ariDue:   map[string]bool{},
 		status:   map[string]*certStatus{},
 		lbs:      map[string]*lbState{},
@@ -236,6 +241,8 @@ func (d *Daemon) worker(ctx context.Context) {
 			d.runJob(ctx, j)
 			d.mu.Lock()
 			delete(d.inflight, j.cert.Name)
+			d.seq++
+			d.finished[j.cert.Name] = d.seq
 			d.mu.Unlock()
 			d.Kick()
 		}

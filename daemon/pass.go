@@ -31,6 +31,9 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	if desired == nil {
 		return next
 	}
+	d.mu.Lock()
+	start := d.seq
+	d.mu.Unlock()
 	recs, err := d.records()
 	if err != nil {
 		d.log.Error("reconcile: read store", "err", err)
@@ -42,10 +45,10 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 		want[c.Name] = true
 		dec := decide(c, d.withARIDue(recs[c.Name]), srv, now)
 		d.note(c, recs[c.Name], dec, srv)
-		d.enqueue(c, dec)
+		d.enqueue(c, dec, start)
 		next = earliest(next, dec.Wake)
 	}
-	d.sweep(ctx, recs, want, srv, now)
+	d.sweep(ctx, recs, want, srv, now, start)
 	d.opt.Metrics.PassDone(d.opt.Now())
 	d.mu.Lock()
 	d.passOK = d.opt.Now()
@@ -77,9 +80,16 @@ func (d *Daemon) served(ctx context.Context) served {
 	return out
 }
 
-func (d *Daemon) enqueue(c configs.Certificate, dec Decision) {
+// enqueue queues a decision unless the certificate has an action running,
+// or one finished after this pass (started at seq start) read the store:
+// the decision may then be stale, and could order a certificate twice. The
+// finished action asked for another pass, which decides afresh.
+func (d *Daemon) enqueue(c configs.Certificate, dec Decision, start uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.finished[c.Name] > start {
+		return
+	}
 	forced := d.forced[c.Name]
 	if forced && (dec.Action == None || dec.Action == Push || dec.Action == Refresh) {
 		dec = Decision{Action: Renew, Reason: "renewal asked for by an operator"}
@@ -100,7 +110,7 @@ func (d *Daemon) enqueue(c configs.Certificate, dec Decision) {
 
 // sweep takes out of every HAProxy what left the domains file, and forgets
 // removed certificates once they have been gone for the retention period.
-func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time) {
+func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time, start uint64) {
 	names := make([]string, 0, len(recs))
 	for n := range recs {
 		names = append(names, n)
@@ -113,7 +123,7 @@ func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want 
 		}
 		switch {
 		case r.RemovedAt.IsZero() || stillServed(n, srv):
-			d.enqueue(configs.Certificate{Name: n}, Decision{Action: Remove, Reason: "no longer in the domains file"})
+			d.enqueue(configs.Certificate{Name: n}, Decision{Action: Remove, Reason: "no longer in the domains file"}, start)
 		case now.Sub(r.RemovedAt) > d.opt.Retain:
 			if err := d.opt.Store.Delete(n); err != nil && !errors.Is(err, store.ErrNotFound) {
 				d.log.Error("forget removed certificate", "cert", n, "err", err)

@@ -14,7 +14,7 @@ import (
 
 // pushTimeout bounds one push to one HAProxy, so that a hung socket costs
 // one instance, not the daemon.
-const pushTimeout = 30 * time.Second
+const pushTimeout = 10 * time.Second
 
 // pushAll gives every HAProxy the stored bundles of a certificate and takes
 // out stores its definition no longer has. Instances are updated in
@@ -45,7 +45,9 @@ func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
 }
 
 func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) error {
-	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	// A push that has started finishes even when hotcert is stopping: the
+	// bundle is on disk already, and HAProxy should serve it too.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
 	defer cancel()
 	var errs []error
 	// An instance that already serves a bundle keeps it: when one HAProxy

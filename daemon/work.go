@@ -59,6 +59,12 @@ func (d *Daemon) order(ctx context.Context, j job) error {
 		return err
 	}
 	bundles, err := d.issueAll(ctx, c, need)
+	if err != nil && ctx.Err() != nil {
+		// Shutdown abandons orders. The record keeps ordering=true, so the
+		// next start counts it as interrupted rather than as a CA failure
+		// with a backoff.
+		return fmt.Errorf("order %s abandoned: %w", c.Name, ctx.Err())
+	}
 	if err != nil {
 		return d.failed(rec, err)
 	}
