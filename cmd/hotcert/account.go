@@ -35,23 +35,37 @@ func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *htt
 		return nil, err
 	}
 	iss := issuer.New(opts, key)
+	return iss, register(ctx, iss, st, key, cfg, log)
+}
+
+// registerWait is how long start-up waits for an unreachable CA. After it,
+// hotcert starts anyway, so that HAProxy keeps getting the certificates it
+// has, and the account is registered by the first order.
+const registerWait = 10 * time.Second
+
+// register checks the account at start-up. Only a refusal that retrying
+// cannot fix (terms not accepted, EAB missing, unknown profile) stops
+// hotcert.
+func register(ctx context.Context, iss *issuer.Client, st *store.File, key crypto.Signer, cfg *configs.Config, log *slog.Logger) error {
+	deadline := time.Now().Add(registerWait)
 	for n := 1; ; n++ {
 		uri, err := iss.Register(ctx)
 		if err == nil {
 			log.Info("ACME account ready", "account", uri, "directory", cfg.ACME.Directory)
-			if err := saveAccountURI(st, key, uri, cfg); err != nil {
-				return nil, err
-			}
-			return iss, nil
+			return saveAccountURI(st, key, uri, cfg)
 		}
 		if issuer.IsPermanent(err) || errors.Is(err, issuer.ErrTermsNotAccepted) {
-			return nil, fmt.Errorf("ACME account: %w", err)
+			return fmt.Errorf("ACME account: %w", err)
 		}
-		wait := min(time.Duration(n)*2*time.Second, time.Minute)
+		wait := min(time.Duration(n)*2*time.Second, 10*time.Second)
+		if time.Now().Add(wait).After(deadline) {
+			log.Warn("ACME account: CA unreachable; starting anyway, the first order registers", "err", err)
+			return nil
+		}
 		log.Warn("ACME account: CA unreachable, retrying", "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(wait):
 		}
 	}
