@@ -238,6 +238,11 @@ func (d *Daemon) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-d.jobs:
+			if ctx.Err() != nil {
+				// select picks at random when both are ready: a job queued
+				// before shutdown must not start after it.
+				return
+			}
 			d.runJob(ctx, j)
 			d.mu.Lock()
 			delete(d.inflight, j.cert.Name)
