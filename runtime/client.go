@@ -44,6 +44,7 @@ type Client struct {
 	// transaction per process, and interleaved writers corrupt each other.
 	cert chan struct{}
 	st   state // guarded by cert
+	seen Info  // the process the last show info described; guarded by cert
 	maps chan struct{}
 
 	mapMu     sync.Mutex

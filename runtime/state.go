@@ -76,11 +76,11 @@ func restarted(prev, cur Info) bool {
 // back the challenge map entries HAProxy lost.
 func (c *Client) Loaded(ctx context.Context) (map[string]*big.Int, error) {
 	out, restart, err := c.loaded(ctx)
+	if restart {
+		c.mapsLost() // even when the rescan failed: the entries are gone regardless
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loaded certificates on %s: %w", c.opts.Name, err)
-	}
-	if restart {
-		c.mapsLost()
 	}
 	c.restoreMaps(ctx)
 	return out, nil
@@ -96,8 +96,11 @@ func (c *Client) loaded(ctx context.Context) (map[string]*big.Int, bool, error) 
 	if err != nil {
 		return nil, false, err
 	}
-	prev := c.st.id
+	// c.seen, not c.st.id: a failed read resets c.st, and a restart after
+	// that must still be noticed.
+	prev := c.seen
 	restart := prev.Pid != 0 && restarted(prev, info)
+	c.seen = info
 	switch {
 	case restart:
 		c.log.Warn("HAProxy restarted; reading every certificate store again",
