@@ -40,8 +40,8 @@ func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *htt
 
 // registerWait is how long start-up waits for an unreachable CA. After it,
 // hotcert starts anyway, so that HAProxy keeps getting the certificates it
-// has, and the account is registered by the first order.
-const registerWait = 10 * time.Second
+// has, and the account is registered by the first order. A variable for tests.
+var registerWait = 10 * time.Second
 
 // register checks the account at start-up. Only a refusal that retrying
 // cannot fix (terms not accepted, EAB missing, unknown profile) stops
@@ -49,7 +49,11 @@ const registerWait = 10 * time.Second
 func register(ctx context.Context, iss *issuer.Client, st *store.File, key crypto.Signer, cfg *configs.Config, log *slog.Logger) error {
 	deadline := time.Now().Add(registerWait)
 	for n := 1; ; n++ {
-		uri, err := iss.Register(ctx)
+		// A CA that accepts and never answers would otherwise hold start-up
+		// for the HTTP client's whole timeout.
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		uri, err := iss.Register(rctx)
+		cancel()
 		if err == nil {
 			log.Info("ACME account ready", "account", uri, "directory", cfg.ACME.Directory)
 			return saveAccountURI(st, key, uri, cfg)
