@@ -18,6 +18,8 @@ type pendingAuthz struct {
 	typ    string // http-01 or dns-01
 	value  string // dns-01: the TXT record's value
 	chal   *acme.Challenge
+	// presented: the solver was asked to publish the answer, so it must be withdrawn.
+	presented bool
 }
 
 // authorize completes every authorization that is not valid yet. All challenges are presented
@@ -39,11 +41,11 @@ func (c *Client) authorize(ctx context.Context, req Request, urls []string) erro
 	}()
 	for _, url := range urls {
 		p, err := c.startAuthz(ctx, req, typ, url)
+		if p != nil { // even when presenting failed: the answer may be out there
+			pending = append(pending, *p)
+		}
 		if err != nil {
 			return err
-		}
-		if p != nil {
-			pending = append(pending, *p)
 		}
 	}
 	if err := c.propagate(ctx, req, pending); err != nil {
@@ -63,7 +65,9 @@ func (c *Client) authorize(ctx context.Context, req Request, urls []string) erro
 }
 
 // startAuthz presents the challenge of type typ of a pending authorization. It returns nil
-// for an authorization that is already valid (CAs reuse recent ones).
+// for an authorization that is already valid (CAs reuse recent ones). Once the solver was
+// asked to present, it returns the authorization even with an error, for cleanup: a lost
+// answer from a DNS primary may hide a record that was added.
 func (c *Client) startAuthz(ctx context.Context, req Request, typ, url string) (*pendingAuthz, error) {
 	z, err := c.acme.GetAuthorization(ctx, url)
 	if err != nil {
@@ -84,7 +88,10 @@ func (c *Client) startAuthz(ctx context.Context, req Request, typ, url string) (
 	}
 	p := &pendingAuthz{url: url, domain: domain, token: chal.Token, typ: typ, chal: chal}
 	if err := c.present(ctx, req, p); err != nil {
-		return nil, err
+		if !p.presented {
+			return nil, err
+		}
+		return p, err
 	}
 	return p, nil
 }
@@ -123,7 +130,8 @@ func (c *Client) waitAuthz(ctx context.Context, req Request, p pendingAuthz) err
 
 // authzFailed names the domain, the challenge type and the CA's problem. Connection and
 // content failures are transient: DNS or the proxy may be fixed, or the CA may have raced
-// a deployment.
+// a deployment. Let's Encrypt reports a 404, a wrong key authorization and a TXT record it
+// cannot see yet all as "unauthorized", so in a validation that problem is transient too.
 func authzFailed(req Request, z *acme.Authorization) error {
 	e := &Error{Cert: req.Name, Domain: z.Identifier.Value, op: "authorize"}
 	typ := "authorization"
@@ -132,6 +140,9 @@ func authzFailed(req Request, z *acme.Authorization) error {
 		if errors.As(ch.Error, &ae) {
 			typ = ch.Type
 			fillProblem(e, ae)
+			if ae.ProblemType == problemPrefix+"unauthorized" {
+				e.Permanent = false
+			}
 			e.Err = ae
 			break
 		}

@@ -133,3 +133,32 @@ func TestRetryBackoff(t *testing.T) {
 		}
 	}
 }
+
+// Let's Encrypt reports a challenge answered with 404, with the wrong content
+// or with a TXT record not yet visible as "unauthorized". That is the state of
+// the proxy or of DNS at one moment, so it must not stop renewal for good.
+func TestAuthzFailedUnauthorizedValidationIsTransient(t *testing.T) {
+	for _, typ := range []string{"http-01", "dns-01"} {
+		z := &acme.Authorization{
+			Status:     acme.StatusInvalid,
+			Identifier: acme.AuthzID{Type: "dns", Value: "www.example.com"},
+			Challenges: []*acme.Challenge{{Type: typ, Error: acmeErr(403, "unauthorized", nil)}},
+		}
+		err := authzFailed(Request{Name: "shop"}, z)
+		if IsPermanent(err) {
+			t.Errorf("%s: an unauthorized validation must be transient: %v", typ, err)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Problem != problemPrefix+"unauthorized" {
+			t.Errorf("%s: problem not kept: %v", typ, err)
+		}
+	}
+	z := &acme.Authorization{
+		Status:     acme.StatusInvalid,
+		Identifier: acme.AuthzID{Type: "dns", Value: "www.example.com"},
+		Challenges: []*acme.Challenge{{Type: "http-01", Error: acmeErr(403, "caa", nil)}},
+	}
+	if !IsPermanent(authzFailed(Request{Name: "shop"}, z)) {
+		t.Error("a CAA refusal must stay permanent")
+	}
+}
