@@ -54,12 +54,14 @@ func (c *Client) present(ctx context.Context, req Request, p *pendingAuthz) erro
 		if p.value, err = c.acme.DNS01ChallengeRecord(p.token); err != nil {
 			return &Error{Cert: req.Name, Domain: p.domain, op: "authorize", Err: err}
 		}
+		p.presented = true
 		err = c.opts.DNSSolver.Present(ctx, p.domain, p.value)
 	default:
 		keyAuth, kerr := c.acme.HTTP01ChallengeResponse(p.token)
 		if kerr != nil {
 			return &Error{Cert: req.Name, Domain: p.domain, op: "authorize", Err: kerr}
 		}
+		p.presented = true
 		err = c.opts.Solver.Present(ctx, p.token, keyAuth)
 	}
 	return solverErr("present "+p.typ, req, p.domain, err)

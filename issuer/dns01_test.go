@@ -111,3 +111,29 @@ func TestDNS01WithoutSolverIsPermanent(t *testing.T) {
 		t.Fatalf("%d orders placed for a certificate that cannot be solved", n)
 	}
 }
+
+// lostAnswerSolver adds the record, then reports the failure a lost or late
+// answer from the primary gives: the record may well be in the zone.
+type lostAnswerSolver struct{ *txtSolver }
+
+func (s lostAnswerSolver) Present(ctx context.Context, domain, value string) error {
+	if err := s.txtSolver.Present(ctx, domain, value); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
+}
+
+func TestDNS01FailedPresentIsCleanedUp(t *testing.T) {
+	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
+	t.Setenv("PEBBLE_AUTHZREUSE", "0")
+	e := startEnv(t, testca.Options{})
+	s := &txtSolver{ca: e.ca, values: map[string][]string{}}
+	c := e.client(t, func(o *issuer.Options) { o.DNSSolver = lostAnswerSolver{s} })
+	_, err := c.Issue(ctxT(t), issuer.Request{Name: "lost", Domains: []string{"lost.example.com"}, Challenge: "dns-01"})
+	if err == nil || issuer.IsPermanent(err) {
+		t.Fatalf("Issue = %v, want a transient error", err)
+	}
+	if n := len(s.values["_acme-challenge.lost.example.com"]); n != 0 {
+		t.Errorf("%d TXT values left behind after a present that failed (events %v)", n, s.events)
+	}
+}
