@@ -101,6 +101,10 @@ func readOneShot(r *http.Request, limit int64) (*oneShot, *badInput) {
 	if in.domainKey, bad = keyField(f, "domain_key"); bad != nil {
 		return nil, bad
 	}
+	// The CA refuses it only at finalize (RFC 8555 section 11.1), after the order.
+	if pub, ok := in.domainKey.Public().(interface{ Equal(crypto.PublicKey) bool }); ok && pub.Equal(in.accountKey.Public()) {
+		return nil, &badInput{http.StatusBadRequest, probBadKey, "domain_key", "domain_key must not be the account key"}
+	}
 	if in.domains, bad = names(f); bad != nil {
 		return nil, bad
 	}

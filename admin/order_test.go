@@ -83,3 +83,19 @@ func TestOneShotBadInputPlacesNoOrder(t *testing.T) {
 		t.Fatalf("bad input reached the CA: %d clients, %d orders", r.o.clients, len(r.o.reqs))
 	}
 }
+
+// RFC 8555 section 11.1: the CA refuses a certificate for the account key,
+// but only at finalize, after the order was placed and every name validated.
+func TestOneShotDomainKeyEqualToAccountKeyPlacesNoOrder(t *testing.T) {
+	r := newRig(t)
+	k := pemKey(t, ecKey(t))
+	ctype, body := multipartBody(t, map[string]string{"account_key": k, "domain_key": k, "domain": "shop.example.test"})
+	resp, out := r.do(t, http.MethodPost, "/v1/orders", testToken, ctype, body)
+	var p Problem
+	if err := json.Unmarshal(out, &p); err != nil || resp.StatusCode != 400 || p.Field != "domain_key" {
+		t.Fatalf("got %d %s, want 400 naming domain_key", resp.StatusCode, out)
+	}
+	if r.o.clients != 0 || len(r.o.reqs) != 0 {
+		t.Fatalf("an order was placed with the account key as the domain key")
+	}
+}
