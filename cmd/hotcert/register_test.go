@@ -58,3 +58,20 @@ func TestRegisterGivesUpOnASilentCAAfterRegisterWait(t *testing.T) {
 		t.Fatal("register still blocked 5 s after registerWait (300 ms) with a silent CA")
 	}
 }
+
+// TestServeStoppedDuringRegisterIsACleanExit: SIGTERM while start-up waits
+// for an unreachable CA is an ordinary stop (exit 0), not an error.
+func TestServeStoppedDuringRegisterIsACleanExit(t *testing.T) {
+	ca := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer ca.Close()
+	cfg := &configs.Config{StateDir: t.TempDir()}
+	cfg.ACME.Directory, cfg.ACME.AcceptTerms = ca.URL+"/dir", true
+	cfg.Challenge.HTTP01Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	if err := serve(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("serve stopped while registering: %v, want nil", err)
+	}
+}

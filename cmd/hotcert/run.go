@@ -76,6 +76,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	defer srv.Close()
 
 	iss, err := newIssuer(ctx, cfg, st, hc, solver, log)
+	if err != nil && ctx.Err() != nil {
+		return nil // SIGTERM while waiting for the CA is an ordinary stop
+	}
 	if err != nil {
 		return err
 	}
