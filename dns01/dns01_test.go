@@ -264,3 +264,21 @@ func assertTXT(t *testing.T, f *fakeDNS, name string, want ...string) {
 		t.Fatalf("TXT at %s = %v, want %v", name, got, want)
 	}
 }
+
+// A primary that answers SERVFAIL (its zone is loading, its backend is down) has not
+// said that it serves no zone: that must not stop renewal for good.
+func TestServfailWhileFindingTheZoneIsTransient(t *testing.T) {
+	f := startFake(t, testKey, testSecret, []string{"example.test."}, baseRecords...)
+	f.mu.Lock()
+	f.servfail = true
+	f.mu.Unlock()
+	s := newSolver(t, f, func(o *Options) { o.QueryTimeout = 500 * time.Millisecond })
+	err := s.Present(t.Context(), "www.example.test", "v")
+	var de *Error
+	if err == nil || errors.Is(err, ErrNoZone) || !errors.As(err, &de) || de.Permanent() {
+		t.Fatalf("Present = %v, want a transient error", err)
+	}
+	if !strings.Contains(err.Error(), "SERVFAIL") {
+		t.Fatalf("error does not say SERVFAIL: %v", err)
+	}
+}

@@ -13,14 +13,16 @@ import (
 // fakeDNS is a small authoritative server for some zones that applies RFC 2136 updates
 // signed with its one TSIG key. It records every update so tests can see what was sent.
 type fakeDNS struct {
-	addr    string
-	key     string // fqdn
-	secret  string
-	zones   []string
-	refuse  bool // answer REFUSED to every update
-	mu      sync.Mutex
-	rrs     []dns.RR
-	updates []*dns.Msg
+	addr   string
+	key    string // fqdn
+	secret string
+	zones  []string
+	refuse bool // answer REFUSED to every update
+	// servfail answers SERVFAIL to every query, as a primary does while its zone loads.
+	servfail bool
+	mu       sync.Mutex
+	rrs      []dns.RR
+	updates  []*dns.Msg
 }
 
 func startFake(t testing.TB, key, secret string, zones []string, records ...string) *fakeDNS {
@@ -75,9 +77,12 @@ func (f *fakeDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	defer f.mu.Unlock()
 	m := new(dns.Msg)
 	m.SetReply(r)
-	if r.Opcode == dns.OpcodeUpdate {
+	switch {
+	case r.Opcode == dns.OpcodeUpdate:
 		f.update(w, r, m)
-	} else {
+	case f.servfail:
+		m.Rcode = dns.RcodeServerFailure
+	default:
 		f.answer(r.Question[0], m)
 	}
 	if r.IsTsig() != nil && w.TsigStatus() == nil {

@@ -76,11 +76,13 @@ func systemResolver() string {
 
 // findZone walks up from name asking the primary for the SOA. An authoritative answer
 // names the zone either in its answer or, for a name without an SOA, in its authority
-// section.
+// section. A SERVFAIL on the way is not a "no": the zone may be loading, so the walk then
+// ends in a transient error rather than ErrNoZone.
 func (s *Solver) findZone(ctx context.Context, name string) (string, error) {
 	if s.opts.Zone != "" && dns.IsSubDomain(s.opts.Zone, name) {
 		return s.opts.Zone, nil
 	}
+	servfail := ""
 	for n := name; ; {
 		r, err := s.query(ctx, s.opts.Server, n, dns.TypeSOA, false)
 		if err != nil {
@@ -89,7 +91,13 @@ func (s *Solver) findZone(ctx context.Context, name string) (string, error) {
 		if zone := soaOwner(r, name); zone != "" {
 			return zone, nil
 		}
+		if r.Rcode == dns.RcodeServerFailure && servfail == "" {
+			servfail = n
+		}
 		i, end := dns.NextLabel(n, 0)
+		if end && servfail != "" {
+			return "", fmt.Errorf("the server answered SERVFAIL for the SOA of %s, and no zone above %s", servfail, name)
+		}
 		if end {
 			return "", fmt.Errorf("%w: the server is authoritative for no zone above %s", ErrNoZone, name)
 		}
