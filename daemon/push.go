@@ -97,21 +97,55 @@ func (d *Daemon) dropStale(ctx context.Context, l Loader, cert string, want map[
 // remove takes a certificate out of every HAProxy (crt-list line and PEM
 // included) and marks it removed; its key and state stay for Retain.
 func (d *Daemon) remove(ctx context.Context, name string) error {
+	rec, err := d.opt.Store.Get(name)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, l := range d.opt.Loaders {
 		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
-		errs = append(errs, d.dropStale(cctx, l, name, nil))
+		errs = append(errs, d.dropAll(cctx, l, rec))
 		cancel()
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	rec, err := d.opt.Store.Get(name)
-	if err != nil {
 		return err
 	}
 	if rec.RemovedAt.IsZero() {
 		rec.RemovedAt = d.opt.Now()
 	}
 	return d.opt.Store.Put(rec)
+}
+
+// dropAll removes every store of a certificate from one instance: those it
+// serves, and those the record says were pushed, which a push that failed
+// midway may have left on disk (PEM and crt-list line) without HAProxy
+// loading them; the next reload would serve them. Removing what is not
+// there succeeds.
+func (d *Daemon) dropAll(ctx context.Context, l Loader, rec *store.Record) error {
+	loaded, err := l.Loaded(ctx)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", l.Name(), err)
+	}
+	var names []string
+	for sn := range loaded {
+		if staleStore(rec.Name, sn, nil) {
+			names = append(names, sn)
+		}
+	}
+	for i, kt := range rec.KeyTypes {
+		sn := rec.Name
+		if i > 0 {
+			sn += "." + kt
+		}
+		if _, ok := loaded[sn]; !ok {
+			names = append(names, sn)
+		}
+	}
+	var errs []error
+	for _, sn := range names {
+		if err := l.Remove(ctx, sn); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s from %s: %w", sn, l.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
