@@ -25,6 +25,9 @@ func (c *Config) Validate() error {
 	c.ACME.validate(r)
 	c.validateHAProxies(r)
 	checkHostPort(r, "challenge.http01_listen", c.Challenge.HTTP01Listen)
+	if c.Challenge.HAProxyMap != "" {
+		checkCLIArg(r, "challenge.haproxy_map", c.Challenge.HAProxyMap)
+	}
 	checkHostPort(r, "admin.listen", c.Admin.Listen)
 	c.DNS.validate(r)
 	return r.probs.err()
@@ -121,6 +124,17 @@ func checkAbsPath(r *reporter, field, p string) {
 		r.add(field, "required")
 	case !filepath.IsAbs(p):
 		r.add(field, "must be an absolute path, not %q", p)
+	default:
+		checkCLIArg(r, field, p)
+	}
+}
+
+// checkCLIArg refuses what would split a runtime API argument: HAProxy
+// splits on spaces, runs what follows ';' as another command and reads '\'
+// as an escape. The runtime refuses such paths at every push; say so here.
+func checkCLIArg(r *reporter, field, p string) {
+	if i := strings.IndexFunc(p, func(c rune) bool { return c <= ' ' || c == 0x7f || c == ';' || c == '\\' }); i >= 0 {
+		r.add(field, "%q: HAProxy's runtime API cannot take a path with %q in it", p, []rune(p[i:])[0])
 	}
 }
 
