@@ -76,6 +76,14 @@ func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time)
 		return Decision{Action: Issue, Reason: "new certificate"}
 	}
 	if d, ok := failedSpec(c, rec, now); ok {
+		// A held-back order must not hold back what is already issued: an
+		// HAProxy that lacks a stored bundle (a new instance, a lost
+		// cert_dir) still gets it.
+		if slices.Equal(rec.Domains, c.Domains) && hasBundles(c, rec) {
+			if reason := pushNeeded(c, rec, srv); reason != "" {
+				return Decision{Action: Push, Reason: reason, Wake: d.Wake}
+			}
+		}
 		return d
 	}
 	if !slices.Equal(rec.Domains, c.Domains) {
@@ -105,13 +113,25 @@ func failedSpec(c configs.Certificate, rec *store.Record, now time.Time) (Decisi
 	if rec.Attempts == 0 || rec.Spec != specOf(c) {
 		return Decision{}, false
 	}
-	if rec.Permanent {
-		return Decision{Action: None, Reason: "refused by the CA; edit the certificate or renew it by hand"}, true
+	if rec.Permanent && now.Before(rec.NextAttempt) {
+		// Tried again after a long wait rather than never: a policy the CA
+		// changed back must not leave an issued certificate to expire.
+		return Decision{Action: None, Wake: rec.NextAttempt,
+			Reason: "refused by the CA; tried again at " + rec.NextAttempt.UTC().Format(time.RFC3339) + ", or edit the certificate or renew it by hand"}, true
 	}
 	if now.Before(rec.NextAttempt) {
 		return Decision{Action: None, Reason: "backing off after a failure", Wake: rec.NextAttempt}, true
 	}
 	return Decision{}, false
+}
+
+func hasBundles(c configs.Certificate, rec *store.Record) bool {
+	for _, kt := range c.KeyTypes {
+		if _, ok := rec.Bundles[string(kt)]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // nextRenewal is the earliest renewal time over the record's bundles.

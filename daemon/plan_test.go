@@ -36,8 +36,22 @@ func TestDecide(t *testing.T) {
 		wake   time.Time
 	}{
 		{name: "new", c: c, rec: nil, srv: serving, now: now, action: Issue, reason: "new certificate"},
-		{name: "refused for good", c: c, now: now, srv: serving, action: None, reason: "refused by the CA",
-			rec: with(func(r *store.Record) { r.Attempts, r.Permanent, r.Spec = 1, true, specOf(c) })},
+		{name: "refused", c: c, now: now, srv: serving, action: None, reason: "refused by the CA", wake: now.Add(12 * time.Hour),
+			rec: with(func(r *store.Record) {
+				r.Attempts, r.Permanent, r.Spec, r.NextAttempt = 1, true, specOf(c), now.Add(12*time.Hour)
+			})},
+		{name: "refused, tried again after the long wait", c: c, now: now, srv: serving, action: None, wake: earliest(renewAt, base.ARICheckAt),
+			rec: with(func(r *store.Record) {
+				r.Attempts, r.Permanent, r.Spec, r.NextAttempt = 1, true, specOf(c), now.Add(-time.Second)
+			})},
+		{name: "refused, but an HAProxy lacks the issued bundle", c: c, now: now, srv: served{"lb1": {"shop": serial}, "lb2": {}},
+			action: Push, reason: "lb2 does not serve", wake: now.Add(12 * time.Hour),
+			rec: with(func(r *store.Record) {
+				r.Attempts, r.Permanent, r.Spec, r.NextAttempt = 1, true, specOf(c), now.Add(12*time.Hour)
+			})},
+		{name: "backing off, but an HAProxy lacks the issued bundle", c: c, now: now, srv: served{"lb1": {}},
+			action: Push, reason: "lb1 does not serve", wake: now.Add(time.Minute),
+			rec: with(func(r *store.Record) { r.Attempts, r.Spec, r.NextAttempt = 1, specOf(c), now.Add(time.Minute) })},
 		{name: "backing off", c: c, now: now, srv: serving, action: None, reason: "backing off", wake: now.Add(time.Minute),
 			rec: with(func(r *store.Record) { r.Attempts, r.Spec, r.NextAttempt = 1, specOf(c), now.Add(time.Minute) })},
 		{name: "backoff over", c: c, now: now, srv: serving, action: None, wake: earliest(renewAt, base.ARICheckAt),

@@ -14,6 +14,10 @@ import (
 	"github.com/hotcert/hotcert/store"
 )
 
+// permanentRetry is how long a definition the CA refused waits before it
+// is tried again, unless an edit or an operator's renew comes first.
+const permanentRetry = 12 * time.Hour
+
 // ErrUnknownCertificate is returned for a name the domains file lacks.
 var ErrUnknownCertificate = errors.New("no such certificate in the domains file")
 
@@ -160,6 +164,9 @@ func (d *Daemon) failed(rec *store.Record, err error) error {
 	wait := issuer.Backoff(rec.Attempts)
 	if ra, ok := issuer.RetryAfter(err); ok && ra > wait {
 		wait = ra
+	}
+	if rec.Permanent {
+		wait = max(wait, permanentRetry)
 	}
 	rec.NextAttempt = now.Add(wait)
 	d.opt.Metrics.Order(rec.Name, "failure", problemOf(err))
