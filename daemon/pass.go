@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"math/big"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
@@ -64,18 +66,29 @@ func (d *Daemon) records() (map[string]*store.Record, error) {
 // served asks every HAProxy what it serves. An instance that does not answer
 // is left out of this pass (nil) and reported as down.
 func (d *Daemon) served(ctx context.Context) served {
+	// Asked in parallel: a hung instance costs the pass one deadline, not
+	// one deadline per instance before it.
+	results := make([]map[string]*big.Int, len(d.opt.Loaders))
+	var wg sync.WaitGroup
+	for i, l := range d.opt.Loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			loaded, err := l.Loaded(cctx)
+			d.setLB(l.Name(), err)
+			if err != nil {
+				d.log.Warn("haproxy does not answer", "haproxy", l.Name(), "err", err)
+				return
+			}
+			results[i] = loaded
+		}()
+	}
+	wg.Wait()
 	out := served{}
-	for _, l := range d.opt.Loaders {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		loaded, err := l.Loaded(cctx)
-		cancel()
-		d.setLB(l.Name(), err)
-		if err != nil {
-			d.log.Warn("haproxy does not answer", "haproxy", l.Name(), "err", err)
-			out[l.Name()] = nil
-			continue
-		}
-		out[l.Name()] = loaded
+	for i, l := range d.opt.Loaders {
+		out[l.Name()] = results[i]
 	}
 	return out
 }

@@ -192,8 +192,9 @@ func (d *Daemon) refresh(ctx context.Context, c configs.Certificate) error {
 		return err
 	}
 	now := d.opt.Now()
-	rec.ARIStart, rec.ARIEnd = time.Time{}, time.Time{}
-	rec.ARICheckAt = now.Add(24 * time.Hour)
+	var start, end time.Time
+	asked, failed := 0, false
+	checkAt := now.Add(24 * time.Hour)
 	for _, b := range rec.Bundles {
 		leaf, err := LeafOf(b.PEM)
 		if err != nil {
@@ -202,17 +203,27 @@ func (d *Daemon) refresh(ctx context.Context, c configs.Certificate) error {
 		win, retry, err := d.opt.Issuer.RenewalInfo(ctx, leaf)
 		switch {
 		case errors.Is(err, issuer.ErrNoARI):
+			asked++
 			continue // the lifetime rule applies; ask again tomorrow
 		case err != nil:
-			rec.ARICheckAt = earliest(rec.ARICheckAt, now.Add(time.Hour))
+			failed = true
+			checkAt = earliest(checkAt, now.Add(max(time.Hour, retry)))
 			d.log.Warn("renewal information", "cert", c.Name, "err", err)
 			continue
 		}
-		if rec.ARIStart.IsZero() || win.Start.Before(rec.ARIStart) {
-			rec.ARIStart, rec.ARIEnd = win.Start, win.End
+		asked++
+		if start.IsZero() || win.Start.Before(start) {
+			start, end = win.Start, win.End
 		}
-		rec.ARICheckAt = earliest(rec.ARICheckAt, now.Add(clamp(retry, time.Minute, 24*time.Hour)))
+		checkAt = earliest(checkAt, now.Add(clamp(retry, time.Minute, 24*time.Hour)))
 	}
+	// A failed question keeps the window the CA gave before: an early
+	// window (announced ahead of a mass revocation, say) must not be lost
+	// to one network error.
+	if !failed || asked > 0 && !start.IsZero() {
+		rec.ARIStart, rec.ARIEnd = start, end
+	}
+	rec.ARICheckAt = checkAt
 	return d.opt.Store.Put(rec)
 }
 
