@@ -317,3 +317,16 @@ func multipartBody(t testing.TB, fields map[string]string) (string, *bytes.Buffe
 	mw.Close()
 	return mw.FormDataContentType(), &buf
 }
+
+func TestBearerScheme(t *testing.T) {
+	for h, want := range map[string]string{"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc ": "abc"} {
+		if got, ok := bearer(h); !ok || got != want {
+			t.Errorf("bearer(%q) = %q, %v; want %q", h, got, ok, want)
+		}
+	}
+	for _, h := range []string{"", "Basic abc", "Bearerabc", "abc"} {
+		if _, ok := bearer(h); ok {
+			t.Errorf("bearer(%q) accepted", h)
+		}
+	}
+}

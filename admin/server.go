@@ -109,7 +109,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 // or changed.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		if !ok || !tokenMatches(strings.TrimSpace(got), s.opt.Token) {
 			s.log.Warn("admin: refused request without a valid token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hotcert"`)
@@ -197,4 +197,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// bearer returns the token of an Authorization header; the scheme name is
+// case-insensitive (RFC 7235), so "bearer x" from curl scripts works too.
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
 }

@@ -60,12 +60,17 @@ func instrument(hc *http.Client) (*http.Client, *retryHints) {
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unparsable.
+// maxRetryAfterSeconds caps a Retry-After at 30 days.
+const maxRetryAfterSeconds = 30 * 24 * 3600
+
 func parseRetryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
 	if s, err := strconv.Atoi(v); err == nil {
-		return max(time.Duration(s)*time.Second, 0)
+		// Capped before multiplying: a huge value would overflow into a
+		// short or negative wait and turn into a fast retry.
+		return time.Duration(min(max(s, 0), maxRetryAfterSeconds)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(time.Until(t), 0)

@@ -40,7 +40,7 @@ func TestRetryAfterHintsPacePolling(t *testing.T) {
 }
 
 func TestParseRetryAfter(t *testing.T) {
-	for v, want := range map[string]time.Duration{"": 0, "7": 7 * time.Second, "-3": 0, "soon": 0} {
+	for v, want := range map[string]time.Duration{"": 0, "7": 7 * time.Second, "-3": 0, "soon": 0, "99999999999999": 30 * 24 * time.Hour} {
 		if got := parseRetryAfter(v); got != want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", v, got, want)
 		}
