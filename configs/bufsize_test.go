@@ -21,3 +21,19 @@ func TestHAProxyBufSize(t *testing.T) {
 		t.Fatalf("bufsize 100: %v; want one problem on line 7 naming haproxy[0].bufsize", err)
 	}
 }
+
+// HAProxy knows cert_dir, crt_list and the map by the path in haproxy.cfg,
+// so a relative one is a problem, not a guess.
+func TestHAProxyPathsMustBeAbsolute(t *testing.T) {
+	data := "acme: {accept_terms: true}\nhaproxy:\n  - name: lb1\n    socket: admin.sock\n    cert_dir: certs\n    crt_list: certs.list\nchallenge:\n  haproxy_map: acme.map\n"
+	_, err := ParseConfig("/etc/hotcert/hotcert.yaml", []byte(data))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 3 {
+		t.Fatalf("relative HAProxy paths: %v; want three problems", err)
+	}
+	for i, f := range []string{"haproxy[0].cert_dir", "haproxy[0].crt_list", "challenge.haproxy_map"} {
+		if !strings.Contains(ps[i].String(), f+": must be an absolute path, the one haproxy.cfg uses") {
+			t.Errorf("problem %d = %q, want one about %s", i, ps[i], f)
+		}
+	}
+}

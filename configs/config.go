@@ -170,19 +170,20 @@ func withDNSPort(s string) string {
 	return net.JoinHostPort(s, "53")
 }
 
-// resolvePaths makes every file path absolute, relative to the config file,
-// and fills in the admin token's default, which lives in the state dir.
+// resolvePaths makes hotcert's own file paths absolute, relative to the
+// config file, and fills in the admin token's default, which lives in the
+// state dir. cert_dir, crt_list and haproxy_map are left as written: HAProxy
+// knows them by the path in haproxy.cfg, so Validate asks for absolute ones
+// rather than guessing what a relative one meant.
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{
 		&c.StateDir, &c.DomainsFile, &c.ACME.AccountKey, &c.ACME.CARoots,
-		&c.Challenge.HAProxyMap, &c.DNS.TSIGSecretFile, &c.Admin.TokenFile,
+		&c.DNS.TSIGSecretFile, &c.Admin.TokenFile,
 	} {
 		*p = resolve(dir, *p)
 	}
 	for i := range c.HAProxy {
 		h := &c.HAProxy[i]
-		h.CertDir = resolve(dir, h.CertDir)
-		h.CrtList = resolve(dir, h.CrtList)
 		if isSocketPath(h.Socket) {
 			h.Socket = resolve(dir, h.Socket)
 		}

@@ -26,7 +26,7 @@ func (c *Config) Validate() error {
 	c.validateHAProxies(r)
 	checkHostPort(r, "challenge.http01_listen", c.Challenge.HTTP01Listen)
 	if c.Challenge.HAProxyMap != "" {
-		checkCLIArg(r, "challenge.haproxy_map", c.Challenge.HAProxyMap)
+		checkAbsPath(r, "challenge.haproxy_map", c.Challenge.HAProxyMap)
 	}
 	checkHostPort(r, "admin.listen", c.Admin.Listen)
 	c.DNS.validate(r)
@@ -123,7 +123,7 @@ func checkAbsPath(r *reporter, field, p string) {
 	case p == "":
 		r.add(field, "required")
 	case !filepath.IsAbs(p):
-		r.add(field, "must be an absolute path, not %q", p)
+		r.add(field, "must be an absolute path, the one haproxy.cfg uses, not %q", p)
 	default:
 		checkCLIArg(r, field, p)
 	}

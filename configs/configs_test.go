@@ -46,11 +46,11 @@ func TestLoadConfigFull(t *testing.T) {
 	dir, _ := filepath.Abs("testdata/config")
 	for _, check := range []struct{ name, got, want string }{
 		{"socket kept as TCP address", c.HAProxy[0].Socket, "ipv4@127.0.0.1:9999"},
-		{"cert_dir resolved", c.HAProxy[0].CertDir, filepath.Join(dir, "certs")},
-		{"crt_list resolved", c.HAProxy[0].CrtList, filepath.Join(dir, "certs.list")},
+		{"cert_dir as written", c.HAProxy[0].CertDir, "/etc/haproxy/certs"},
+		{"crt_list as written", c.HAProxy[0].CrtList, "/etc/haproxy/certs.list"},
 		{"account_key resolved", c.ACME.AccountKey, filepath.Join(dir, "account.pem")},
 		{"ca_roots absolute", c.ACME.CARoots, "/etc/hotcert/pebble.minica.pem"},
-		{"haproxy_map resolved", c.Challenge.HAProxyMap, filepath.Join(dir, "acme.map")},
+		{"haproxy_map as written", c.Challenge.HAProxyMap, "/etc/haproxy/acme.map"},
 		{"tsig_secret_file resolved", c.DNS.TSIGSecretFile, filepath.Join(dir, "tsig.secret")},
 		{"dns server gets port 53", c.DNS.Server, "127.0.0.1:53"},
 		{"nameservers", strings.Join(c.DNS.Nameservers, ","), "192.0.2.1:53,192.0.2.2:5353"},
