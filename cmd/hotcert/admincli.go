@@ -30,9 +30,10 @@ var adminCommands = map[string]func([]string, io.Writer, io.Writer) error{
 // apiClient is the admin API as the CLI sees it: the address and token come
 // from the same config file the daemon reads.
 type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
+	base      string
+	token     string
+	tokenFile string // named when the daemon refuses the token
+	http      *http.Client
 }
 
 func newAPIClient(cfgPath string) (*apiClient, error) {
@@ -44,7 +45,8 @@ func newAPIClient(cfgPath string) (*apiClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (is hotcert running, and may this user read %s?)", err, cfg.Admin.TokenFile)
 	}
-	return &apiClient{base: "http://" + dialAddr(cfg.Admin.Listen), token: tok, http: &http.Client{Timeout: 90 * time.Second}}, nil
+	return &apiClient{base: "http://" + dialAddr(cfg.Admin.Listen), token: tok, tokenFile: cfg.Admin.TokenFile,
+		http: &http.Client{Timeout: 90 * time.Second}}, nil
 }
 
 // dialAddr turns a listen address into one to connect to: a wildcard host
@@ -86,6 +88,12 @@ func (c *apiClient) do(method, path string, form url.Values, out any) error {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The CLI always sends a token, so a 401 means it is the wrong one:
+		// usually a config other than the daemon's, or a stale token file.
+		return fmt.Errorf("the admin API at %s refused the token in %s: it is not the running daemon's token "+
+			"(does --config name the config hotcert runs with?)", c.base, c.tokenFile)
 	}
 	if resp.StatusCode >= 300 {
 		var p admin.Problem
