@@ -179,6 +179,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if list.ConfigError != "" {
 		fmt.Fprintf(stdout, "domains file rejected, the last good set stays in force:\n%s\n\n", list.ConfigError)
 	}
+	printDown(stdout, c)
 	return printTable(stdout, list.Certificates)
 }
 

@@ -46,3 +46,48 @@ func TestRenewWithWrongTokenNamesTheTokenFile(t *testing.T) {
 		t.Errorf("stderr %q does not say the token in %s was refused", msg, tokFile)
 	}
 }
+
+func TestStatusNamesHAProxyThatDoesNotAnswer(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/certificates", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"certificates":[{"name":"shop","domains":["shop.example.com"],"state":"ok","loaded":{"lb1":""}}]}`))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"status":"unready","haproxy_down":{"lb1":"show info on lb1: dial unix /x.sock: no such file"}}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cfg, _ := adminConfig(t, srv, "tok")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"status", "--config", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "HAProxy lb1 does not answer: show info on lb1: dial unix /x.sock") {
+		t.Errorf("status does not say lb1 is down:\n%s", out)
+	}
+	if !strings.Contains(out, "shop") {
+		t.Errorf("status lost the table:\n%s", out)
+	}
+}
+
+func TestStatusQuietWhenEveryHAProxyAnswers(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/certificates", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"certificates":[]}`))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"status":"ready"}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cfg, _ := adminConfig(t, srv, "tok")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"status", "--config", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, stderr.String())
+	}
+	if strings.Contains(stdout.String(), "does not answer") || !strings.HasPrefix(stdout.String(), "NAME") {
+		t.Errorf("status with every HAProxy up:\n%s", stdout.String())
+	}
+}
