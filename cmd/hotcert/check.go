@@ -22,6 +22,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	bad := err != nil
+	if cfg != nil && !bad {
+		bad = reportFiles(stderr, *cfgPath, cfg)
+	}
 	if cfg != nil {
 		_, derr := readDomains(cfg)
 		bad = report(stderr, derr) || bad
