@@ -36,17 +36,22 @@ type apiClient struct {
 	http      *http.Client
 }
 
-func newAPIClient(cfgPath string) (*apiClient, error) {
+// newAPIClient finds the admin API from the config. Reading needs no token
+// (status works for any user who can reach the API); changing state does.
+func newAPIClient(cfgPath string, needToken bool) (*apiClient, error) {
 	cfg, err := configs.LoadConfig(cfgPath)
 	if cfg == nil {
 		return nil, firstLine(err)
 	}
-	tok, err := admin.ReadToken(cfg.Admin.TokenFile)
-	if err != nil {
+	c := &apiClient{base: "http://" + dialAddr(cfg.Admin.Listen), tokenFile: cfg.Admin.TokenFile,
+		http: &http.Client{Timeout: 90 * time.Second}}
+	if !needToken {
+		return c, nil
+	}
+	if c.token, err = admin.ReadToken(cfg.Admin.TokenFile); err != nil {
 		return nil, fmt.Errorf("%w (is hotcert running, and may this user read %s?)", err, cfg.Admin.TokenFile)
 	}
-	return &apiClient{base: "http://" + dialAddr(cfg.Admin.Listen), token: tok, tokenFile: cfg.Admin.TokenFile,
-		http: &http.Client{Timeout: 90 * time.Second}}, nil
+	return c, nil
 }
 
 // dialAddr turns a listen address into one to connect to: a wildcard host
@@ -160,7 +165,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	c, err := newAPIClient(*cfgPath)
+	c, err := newAPIClient(*cfgPath, false)
 	if err != nil {
 		return err
 	}
@@ -230,7 +235,7 @@ func cmdRenew(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: hotcert renew [--config FILE] NAME|--all")
 		return errUsage
 	}
-	c, err := newAPIClient(*cfgPath)
+	c, err := newAPIClient(*cfgPath, true)
 	if err != nil {
 		return err
 	}
@@ -266,7 +271,7 @@ func cmdRevoke(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := newAPIClient(*cfgPath)
+	c, err := newAPIClient(*cfgPath, true)
 	if err != nil {
 		return err
 	}

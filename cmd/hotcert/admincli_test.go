@@ -91,3 +91,26 @@ func TestStatusQuietWhenEveryHAProxyAnswers(t *testing.T) {
 		t.Errorf("status with every HAProxy up:\n%s", stdout.String())
 	}
 }
+
+// Reading the status needs no token, so an operator without read access to
+// the token file can still look.
+func TestStatusNeedsNoTokenFile(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/certificates", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"certificates":[{"name":"shop","domains":["shop.example.com"],"state":"ok","loaded":{"lb1":"ab"}}]}`))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"status":"ready"}`)) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cfg, tokFile := adminConfig(t, srv, "x")
+	if err := os.Remove(tokFile); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"status", "--config", cfg}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "shop") {
+		t.Fatalf("status without a token file: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	if code := run([]string{"renew", "shop", "--config", cfg}, &stdout, &stderr); code != 1 {
+		t.Fatalf("renew without a token file: exit %d, want 1", code)
+	}
+}
