@@ -116,6 +116,32 @@ func (c *Config) validateHAProxies(r *reporter) {
 			r.add(path+".bufsize", "must be HAProxy's tune.bufsize, between 1024 and 1048576, not %d", h.BufSize)
 		}
 	}
+	c.checkSharedPaths(r)
+}
+
+// checkSharedPaths accepts two HAProxy that share both cert_dir and crt_list,
+// or neither. Sharing a crt_list only, each HAProxy loads the other's PEMs at
+// restart and keeps serving them after hotcert renews or removes its own;
+// sharing a cert_dir only, a removal while one HAProxy is down deletes a PEM
+// that its crt-list still names, and it then fails to start.
+func (c *Config) checkSharedPaths(r *reporter) {
+	for j, b := range c.HAProxy {
+		for i, a := range c.HAProxy[:j] {
+			dir := a.CertDir != "" && filepath.Clean(a.CertDir) == filepath.Clean(b.CertDir)
+			list := a.CrtList != "" && filepath.Clean(a.CrtList) == filepath.Clean(b.CrtList)
+			switch {
+			case dir && !list:
+				r.add(indexPath("haproxy", j)+".cert_dir", "%q is also the cert_dir of haproxy[%d] but the crt_list differs; "+
+					"HAProxy instances must share both or neither: removing a certificate while one is down would delete a PEM its crt-list still names", b.CertDir, i)
+			case list && !dir:
+				r.add(indexPath("haproxy", j)+".crt_list", "%q is also the crt_list of haproxy[%d] but the cert_dir differs; "+
+					"HAProxy instances must share both or neither: each would load the other's certificates at restart and keep serving them after renewal or removal", b.CrtList, i)
+			default:
+				continue
+			}
+			break
+		}
+	}
 }
 
 func checkAbsPath(r *reporter, field, p string) {
