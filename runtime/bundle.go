@@ -37,7 +37,21 @@ func validArg(what, s string) error {
 			return fmt.Errorf("%s %q: character %q not allowed: %w", what, s, r, ErrInvalidName)
 		}
 	}
+	// HAProxy 2.6 starts a payload when a line ends in "<<" and then waits
+	// for an empty line that the command never sends.
+	if strings.HasSuffix(s, "<<") {
+		return fmt.Errorf("%s %q: must not end in \"<<\": %w", what, s, ErrInvalidName)
+	}
 	return nil
+}
+
+// validMapKey is validArg for a map key, which del map reads as an entry
+// reference when it starts with '#'.
+func validMapKey(key string) error {
+	if strings.HasPrefix(key, "#") {
+		return fmt.Errorf("map key %q: must not start with '#': %w", key, ErrInvalidName)
+	}
+	return validArg("map key", key)
 }
 
 // bundle is a sanitised PEM: leaf, then chain, then key, no blank lines and

@@ -20,7 +20,7 @@ func (c *Client) AddMapEntry(ctx context.Context, mapFile, key, value string) er
 }
 
 func (c *Client) setMap(ctx context.Context, mapFile, key, value string) error {
-	if err := errors.Join(validArg("map", mapFile), validArg("map key", key), validArg("map value", value)); err != nil {
+	if err := errors.Join(validArg("map", mapFile), validMapKey(key), validArg("map value", value)); err != nil {
 		return err
 	}
 	unlock, err := lock(ctx, c.maps)
@@ -47,7 +47,7 @@ func (c *Client) putMap(ctx context.Context, mapFile, key, value string) error {
 
 // DelMapEntry removes key from mapFile; a missing key is not an error.
 func (c *Client) DelMapEntry(ctx context.Context, mapFile, key string) error {
-	err := errors.Join(validArg("map", mapFile), validArg("map key", key))
+	err := errors.Join(validArg("map", mapFile), validMapKey(key))
 	if err == nil {
 		err = c.delMapLocked(ctx, mapFile, key)
 	}
