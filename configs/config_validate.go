@@ -94,7 +94,7 @@ func (c *Config) validateHAProxies(r *reporter) {
 	if len(c.HAProxy) == 0 {
 		r.add("haproxy", "at least one HAProxy instance is required")
 	}
-	firstByName := map[string]int{}
+	firstByName, firstBySocket := map[string]int{}, map[string]int{}
 	for i, h := range c.HAProxy {
 		path := indexPath("haproxy", i)
 		switch j, dup := firstByName[h.Name]; {
@@ -107,8 +107,15 @@ func (c *Config) validateHAProxies(r *reporter) {
 		default:
 			firstByName[h.Name] = i
 		}
-		if h.Socket == "" {
+		switch j, dup := firstBySocket[h.Socket]; {
+		case h.Socket == "":
 			r.add(path+".socket", "required")
+		case dup:
+			// HAProxy 2.6 has one certificate transaction per process: two
+			// writers abort or update each other's.
+			r.add(path+".socket", "%q is already the socket of haproxy[%d]; list each HAProxy once", h.Socket, j)
+		default:
+			firstBySocket[h.Socket] = i
 		}
 		checkAbsPath(r, path+".cert_dir", h.CertDir)
 		checkAbsPath(r, path+".crt_list", h.CrtList)

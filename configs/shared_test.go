@@ -37,3 +37,16 @@ func TestHAProxySharePathsBothOrNeither(t *testing.T) {
 		}
 	}
 }
+
+// Two entries for one socket are two writers on one HAProxy: 2.6 has one
+// certificate transaction per process, and each would abort the other's.
+func TestHAProxySocketOnce(t *testing.T) {
+	data := "acme: {accept_terms: true}\nhaproxy:\n" +
+		"  - name: lb1\n    socket: /run/haproxy/admin.sock\n    cert_dir: /srv/certs\n    crt_list: /srv/certs.list\n" +
+		"  - name: lb2\n    socket: /run/haproxy/admin.sock\n    cert_dir: /srv/certs\n    crt_list: /srv/certs.list\n"
+	_, err := ParseConfig("/etc/hotcert/hotcert.yaml", []byte(data))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].String(), ":8:13: haproxy[1].socket: ") || !strings.Contains(ps[0].String(), "haproxy[0]") {
+		t.Fatalf("one socket twice: %v; want one problem at haproxy[1].socket naming haproxy[0]", err)
+	}
+}
