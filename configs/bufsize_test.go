@@ -37,3 +37,14 @@ func TestHAProxyPathsMustBeAbsolute(t *testing.T) {
 		}
 	}
 }
+
+func TestTCPStatsSocketIsRefused(t *testing.T) {
+	for _, sock := range []string{"ipv4@127.0.0.1:9999", "127.0.0.1:9999"} {
+		data := "acme: {accept_terms: true}\nhaproxy:\n  - name: lb1\n    socket: " + sock + "\n    cert_dir: /etc/haproxy/certs\n    crt_list: /etc/haproxy/certs.list\n"
+		_, err := ParseConfig("/etc/hotcert/hotcert.yaml", []byte(data))
+		var ps Problems
+		if !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].String(), "haproxy[0].socket") || !strings.Contains(ps[0].String(), "unix stats socket") {
+			t.Errorf("socket %s: %v; want one problem naming haproxy[0].socket", sock, err)
+		}
+	}
+}

@@ -110,6 +110,11 @@ func (c *Config) validateHAProxies(r *reporter) {
 		switch j, dup := firstBySocket[h.Socket]; {
 		case h.Socket == "":
 			r.add(path+".socket", "required")
+		case !isSocketPath(h.Socket):
+			// The runtime client dials unix sockets only; a TCP stats socket
+			// would pass check and then fail every command.
+			r.add(path+".socket", "%q is a TCP address; hotcert talks to the unix stats socket of a local HAProxy "+
+				"(for a remote one, run hotcert beside it, or forward its socket over SSH)", h.Socket)
 		case dup:
 			// HAProxy 2.6 has one certificate transaction per process: two
 			// writers abort or update each other's.

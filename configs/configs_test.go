@@ -45,7 +45,7 @@ func TestLoadConfigFull(t *testing.T) {
 	}
 	dir, _ := filepath.Abs("testdata/config")
 	for _, check := range []struct{ name, got, want string }{
-		{"socket kept as TCP address", c.HAProxy[0].Socket, "ipv4@127.0.0.1:9999"},
+		{"absolute socket kept", c.HAProxy[0].Socket, "/run/haproxy/admin.sock"},
 		{"cert_dir as written", c.HAProxy[0].CertDir, "/etc/haproxy/certs"},
 		{"crt_list as written", c.HAProxy[0].CrtList, "/etc/haproxy/certs.list"},
 		{"account_key resolved", c.ACME.AccountKey, filepath.Join(dir, "account.pem")},
