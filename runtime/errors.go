@@ -19,6 +19,10 @@ var (
 	ErrUnavailable     = errors.New("HAProxy runtime API unavailable")
 	ErrTimeout         = errors.New("HAProxy runtime API timed out")
 	ErrUnexpectedReply = errors.New("unexpected reply from HAProxy")
+	// ErrNoCrtList: the crt-list file is missing or empty. It must be the
+	// file on HAProxy's bind line, with a placeholder default certificate
+	// as its first line.
+	ErrNoCrtList = errors.New("missing or empty; it must be the crt-list of HAProxy's bind line, whose first line is a placeholder default certificate")
 )
 
 // TooLargeError reports a set ssl cert command that HAProxy 2.6 would drop:

@@ -110,6 +110,8 @@ func (f *fakeHAProxy) commands() []string {
 
 func (f *fakeHAProxy) client(t *testing.T) *Client {
 	dir := t.TempDir()
+	// As on a real host: the crt-list exists, its first line the default.
+	must(t, os.WriteFile(filepath.Join(dir, "certs.list"), []byte("/etc/haproxy/default.pem\n"), 0o600))
 	return New(Options{Name: "fake1", Socket: f.sock, CertDir: filepath.Join(dir, "certs"),
 		CrtList: filepath.Join(dir, "certs.list"), Timeout: 300 * time.Millisecond})
 }
@@ -306,5 +308,29 @@ func TestFakeUnknownCrtList(t *testing.T) {
 	err := c.Push(context.Background(), "shop", pushBundle(t))
 	if !errors.Is(err, ErrNotLoaded) || !strings.Contains(err.Error(), c.opts.CrtList) {
 		t.Fatalf("Push = %v, want ErrNotLoaded naming the crt-list", err)
+	}
+}
+
+// A missing or empty crt-list would make hotcert's certificate the default,
+// which HAProxy never lets go of: refused before anything is sent.
+func TestFakeMissingOrEmptyCrtList(t *testing.T) {
+	f := newFake(t, func(string) string { return "[3]: must not be reached" })
+	c := f.client(t)
+	must(t, os.MkdirAll(filepath.Dir(c.Path("shop")), 0o700))
+	for _, content := range []string{"", "\n \n"} {
+		must(t, os.WriteFile(c.opts.CrtList, []byte(content), 0o600))
+		if err := c.Push(context.Background(), "shop", pushBundle(t)); !errors.Is(err, ErrNoCrtList) || !strings.Contains(err.Error(), c.opts.CrtList) {
+			t.Fatalf("crt-list %q: Push = %v, want ErrNoCrtList naming the file", content, err)
+		}
+	}
+	must(t, os.Remove(c.opts.CrtList))
+	if err := c.Push(context.Background(), "shop", pushBundle(t)); !errors.Is(err, ErrNoCrtList) {
+		t.Fatalf("missing crt-list: Push = %v, want ErrNoCrtList", err)
+	}
+	if n := len(f.commands()); n != 0 {
+		t.Fatalf("%d commands reached the socket: %q", n, f.commands())
+	}
+	if _, err := os.Stat(c.opts.CrtList); !os.IsNotExist(err) {
+		t.Fatalf("the missing crt-list was created: %v", err)
 	}
 }

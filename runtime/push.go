@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -51,6 +52,11 @@ func (c *Client) push(ctx context.Context, name string, raw []byte) error {
 		return err
 	}
 	defer unlock()
+	// Checked before anything is written (addLine checks again under its
+	// lock): a PEM for a crt-list that cannot take it is litter.
+	if st, err := os.Stat(c.opts.CrtList); err != nil || st.Size() == 0 {
+		return fmt.Errorf("crt-list %s: %w", c.opts.CrtList, ErrNoCrtList)
+	}
 	if err := atomicfile.Write(path, b.pem, 0o600); err != nil {
 		return err
 	}

@@ -332,7 +332,6 @@ func TestFleetHungSocketDoesNotBlockOthers(t *testing.T) {
 	hung := newFake(t, func(string) string { return hang })
 	hc := hung.client(t)
 	must(t, os.MkdirAll(filepath.Dir(hc.Path("shop")), 0o700))
-	must(t, os.WriteFile(hc.opts.CrtList, nil, 0o600))
 	fleet := Fleet{hc, h.client("lb1")}
 	bundle, serial := ca.leaf(t, "ecdsa", "shop.test")
 	start := time.Now()

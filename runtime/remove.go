@@ -95,11 +95,19 @@ func lockFile(path string) func() {
 
 // addLine appends "<path>" to the crt-list file unless a line for path is
 // already there (with or without options), so a restart loads the certificate.
+//
+// The file must exist with at least one line: HAProxy refuses to start with
+// an empty crt-list, and the first line is the default certificate, which
+// HAProxy never lets go of. A certificate of hotcert's in that place could
+// never be removed again, so a missing or empty list is refused.
 func addLine(list, path string) error {
 	defer lockFile(list)()
 	data, mode, err := readList(list)
 	if err != nil {
 		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return fmt.Errorf("crt-list %s: %w", list, ErrNoCrtList)
 	}
 	if hasLine(data, path) {
 		return nil
