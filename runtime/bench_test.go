@@ -248,34 +248,25 @@ func BenchmarkPushAll(b *testing.B) {
 // commit+read-back+add), so that client/rawsame is the client's own
 // overhead: client-native, deadlines and reply checks.
 func rawSame(b *testing.B, h *haproxy, path string, pemData []byte) {
-	for _, cmd := range []string{
-		"abort ssl cert " + path + "\n",
-		"new ssl cert " + path + ";set ssl cert " + path + " <<\n" + string(pemData) + "\n",
-		"commit ssl cert " + path + ";show ssl cert " + path + ";add ssl crt-list " + h.crtList + " " + path + "\n",
-	} {
-		conn, err := net.Dial("unix", h.sock)
-		must(b, err)
-		_, err = conn.Write([]byte(cmd))
-		must(b, err)
-		var out bytes.Buffer
-		_, err = out.ReadFrom(conn)
-		conn.Close()
-		must(b, err)
-		if strings.Contains(out.String(), "Can't") || strings.Contains(out.String(), "rror") {
-			b.Fatalf("%s: %s", firstLine(cmd), out.String())
-		}
-	}
+	rawSend(b, h,
+		"abort ssl cert "+path+"\n",
+		"new ssl cert "+path+";set ssl cert "+path+" <<\n"+string(pemData)+"\n",
+		"commit ssl cert "+path+";show ssl cert "+path+";add ssl crt-list "+h.crtList+" "+path+"\n")
 }
 
-// rawPush sends new, set, commit and add on one connection each and reads
-// each answer to the end, checking only that it is not an error.
+// rawPush sends new, set, commit and add on one connection each.
 func rawPush(b *testing.B, h *haproxy, path string, pemData []byte) {
-	for _, cmd := range []string{
-		"new ssl cert " + path + "\n",
-		"set ssl cert " + path + " <<\n" + string(pemData) + "\n",
-		"commit ssl cert " + path + "\n",
-		"add ssl crt-list " + h.crtList + " " + path + "\n",
-	} {
+	rawSend(b, h,
+		"new ssl cert "+path+"\n",
+		"set ssl cert "+path+" <<\n"+string(pemData)+"\n",
+		"commit ssl cert "+path+"\n",
+		"add ssl crt-list "+h.crtList+" "+path+"\n")
+}
+
+// rawSend sends each command on a connection of its own and reads each
+// answer to the end, checking only that it is not an error.
+func rawSend(b *testing.B, h *haproxy, cmds ...string) {
+	for _, cmd := range cmds {
 		conn, err := net.Dial("unix", h.sock)
 		must(b, err)
 		_, err = conn.Write([]byte(cmd))
