@@ -102,6 +102,10 @@ func lockFile(path string) func() {
 // never be removed again, so a missing or empty list is refused.
 func addLine(list, path string) error {
 	defer lockFile(list)()
+	if listHas(list, path) {
+		return nil
+	}
+	readID, _ := idOf(list)
 	data, mode, err := readList(list)
 	if err != nil {
 		return err
@@ -109,17 +113,21 @@ func addLine(list, path string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return fmt.Errorf("crt-list %s: %w", list, ErrNoCrtList)
 	}
-	if hasLine(data, path) {
-		return nil
+	if !hasLine(data, path) {
+		if !bytes.HasSuffix(data, []byte("\n")) {
+			data = append(data, '\n')
+		}
+		if err := atomicfile.Write(list, append(data, path+"\n"...), mode); err != nil {
+			return err
+		}
 	}
-	if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) {
-		data = append(data, '\n')
-	}
-	return atomicfile.Write(list, append(data, path+"\n"...), mode)
+	listConfirm(list, readID, path)
+	return nil
 }
 
 func removeLine(list, path string) error {
 	defer lockFile(list)()
+	defer listForget(list)
 	data, mode, err := readList(list)
 	if err != nil {
 		return err
