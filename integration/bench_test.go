@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,14 +36,14 @@ func BenchmarkTenThousandCertificates(b *testing.B) {
 	e := newEnv(b, envOptions{})
 	h := e.lbs[0]
 	names := fillStores(b, e, n)
-	restartSlow(b, h) // HAProxy loads the 10,000 certificates from its crt-list, as after a reboot
+	// HAProxy loads the 10,000 certificates from its crt-list, as after a
+	// reboot; on a busy machine that takes more than lab's default 10 s.
+	h.StartTimeout = time.Minute
+	h.restart()
 	all := domainsYAML(names, nil)
 	withExtra := domainsYAML(append(names[:n:n], "extra"), nil)
 	e.writeDomains(all)
-	bin := fastBinary(b)
-	defer func(old string) { hotcertBin = old }(hotcertBin)
-	hotcertBin = bin
-
+	// TestMain built hotcertBin without the race detector for benchmarks.
 	var startup, rss, reload, edit float64
 	for range b.N {
 		t0 := time.Now()
@@ -148,42 +147,6 @@ func fillStores(b *testing.B, e *env, n int) []string {
 	}
 	writeFile(b, h.CrtList, list.String())
 	return names
-}
-
-// restartSlow restarts HAProxy and gives it a minute, not lab's 10 s, to
-// load 10,000 certificates on a busy machine. The new process is this
-// benchmark's to stop.
-func restartSlow(b *testing.B, h *haproxy) {
-	b.Helper()
-	h.Stop()
-	os.Remove(h.Socket)
-	cmd := exec.Command(h.Bin, "-db", "-f", h.Config)
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if _, err := h.CLI("show info"); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("haproxy did not open its stats socket within a minute of loading 10,000 certificates")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// fastBinary builds hotcert without the race detector, whose memory and
-// CPU overhead would swamp what is measured.
-func fastBinary(b *testing.B) string {
-	b.Helper()
-	bin := filepath.Join(b.TempDir(), "hotcert")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/hotcert/hotcert/cmd/hotcert").CombinedOutput()
-	if err != nil {
-		b.Fatalf("build hotcert: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func waitLog(b *testing.B, p *process, what string, limit time.Duration) {

@@ -6,6 +6,7 @@ package lab
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -36,6 +37,9 @@ type HAProxy struct {
 	HTTPSPort, HTTPPort                                 int
 	// Stderr receives HAProxy's own output; nil discards it.
 	Stderr io.Writer
+	// StartTimeout is how long Start waits for the stats socket; 10 s when
+	// zero. Loading 10,000 certificates on a busy machine takes longer.
+	StartTimeout time.Duration
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -133,7 +137,8 @@ func (h *HAProxy) Start() error {
 	}
 	h.done = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(h.cmd, h.done)
-	deadline := time.Now().Add(10 * time.Second)
+	limit := cmp.Or(h.StartTimeout, 10*time.Second)
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		if _, err := h.CLI("show info"); err == nil {
 			return nil
@@ -141,7 +146,7 @@ func (h *HAProxy) Start() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.Stop()
-	return errors.New("haproxy did not open its stats socket within 10 s")
+	return fmt.Errorf("haproxy did not open its stats socket within %s", limit)
 }
 
 // Running reports whether the process started by Start is still alive.
