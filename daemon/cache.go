@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 	"unsafe"
 	"weak"
 
@@ -86,9 +87,44 @@ func (m *memo) Get(name string) (*store.Record, error) {
 	return r.Clone(), nil
 }
 
+// Put writes a record. An operator's renewal request may have been written
+// (update) while the caller held an older copy: the request's times only
+// move forward, so the later of each is kept.
 func (m *memo) Put(r *store.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if cur := m.recs[r.Name]; cur != nil && (cur.RenewAsked.After(r.RenewAsked) || cur.RenewDone.After(r.RenewDone)) {
+		r = r.Clone()
+		r.RenewAsked = later(r.RenewAsked, cur.RenewAsked)
+		r.RenewDone = later(r.RenewDone, cur.RenewDone)
+	}
+	return m.putLocked(r)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// update changes one record in place of its stored copy, under the lock.
+func (m *memo) update(name string, change func(*store.Record)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.loadLocked(); err != nil {
+		return err
+	}
+	r, ok := m.recs[name]
+	if !ok {
+		return fmt.Errorf("update %s: %w", name, store.ErrNotFound)
+	}
+	r = r.Clone()
+	change(r)
+	return m.putLocked(r)
+}
+
+func (m *memo) putLocked(r *store.Record) error {
 	if err := m.Store.Put(r); err != nil {
 		m.recs = nil
 		return err

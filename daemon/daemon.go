@@ -9,8 +9,11 @@ package daemon
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -75,12 +78,18 @@ type Daemon struct {
 	memo *memo // opt.Store, read from disk once
 
 	kick chan struct{}
-	jobs chan job
+	// rearm asks the loop to aim its timer at wake, when a failed action's
+	// backoff ends before the pass it planned.
+	rearm chan struct{}
+	jobs  chan job
 
 	mu       sync.Mutex
 	desired  *configs.Domains
 	inflight map[string]bool
-	forced   map[string]bool
+	// holds are certificates whose last action failed locally, held back
+	// until their backoff ends (see fault.go).
+	holds map[string]*fault
+	wake  time.Time
 	// seq counts finished actions; finished[name] is the seq at which the
 	// certificate's last action ended (see enqueue).
 	seq      uint64
@@ -120,8 +129,9 @@ func New(opt Options) *Daemon {
 		opt: opt, log: opt.Logger, memo: mem,
 		kick:     make(chan struct{}, 1),
 		jobs:     make(chan job, queueSize),
+		rearm:    make(chan struct{}, 1),
 		inflight: map[string]bool{},
-		forced:   map[string]bool{},
+		holds:    map[string]*fault{},
 		finished: map[string]uint64{},
 		ariDue:   map[string]bool{},
 		status:   map[string]*certStatus{},
@@ -168,14 +178,28 @@ func (d *Daemon) Kick() {
 	}
 }
 
-// Renew forces a new order for a certificate, ignoring backoff and refusals.
+// Renew forces a new order for a certificate, ignoring backoff and
+// refusals. The request is persisted in the record and stays until an order
+// succeeds, through failures and restarts.
 func (d *Daemon) Renew(name string) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.wants(name) {
+	wanted := d.wants(name)
+	d.mu.Unlock()
+	if !wanted {
 		return ErrUnknownCertificate
 	}
-	d.forced[name] = true
+	now := d.opt.Now()
+	err := d.memo.update(name, func(r *store.Record) {
+		r.RenewAsked = now
+		r.NextAttempt = time.Time{}
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// Not issued yet is fine: the pass orders it anyway.
+		return fmt.Errorf("renew %s: %w", name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.holds, name)
 	d.kickLocked()
 	return nil
 }
@@ -215,21 +239,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer wg.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var due time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-d.rearm:
+			if w := d.takeWake(); !w.IsZero() && w.Before(due) {
+				due = w
+				timer.Reset(max(due.Sub(d.opt.Now()), 50*time.Millisecond))
+			}
+			continue
 		case <-d.kick:
 		case <-timer.C:
 		}
-		next := d.pass(ctx)
+		d.takeWake() // this pass sees every hold
+		due = d.pass(ctx)
 		if !started.IsZero() {
 			// Start-up ends here: the store was read, every HAProxy checked.
 			d.log.Info("first reconcile pass done", "took", d.opt.Now().Sub(started))
 			started = time.Time{}
 		}
-		timer.Reset(max(next.Sub(d.opt.Now()), 50*time.Millisecond))
+		timer.Reset(max(due.Sub(d.opt.Now()), 50*time.Millisecond))
 	}
+}
+
+func (d *Daemon) takeWake() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.wake
+	d.wake = time.Time{}
+	return w
 }
 
 func (d *Daemon) worker(ctx context.Context) {
@@ -243,13 +283,61 @@ func (d *Daemon) worker(ctx context.Context) {
 				// before shutdown must not start after it.
 				return
 			}
-			d.runJob(ctx, j)
-			d.mu.Lock()
-			delete(d.inflight, j.cert.Name)
-			d.seq++
-			d.finished[j.cert.Name] = d.seq
-			d.mu.Unlock()
-			d.Kick()
+			err := d.runJob(ctx, j)
+			d.finish(ctx, j, err)
 		}
+	}
+}
+
+// finish ends a job and logs its outcome. Success, or a CA failure whose
+// backoff the record holds, asks for a pass. A local failure holds the
+// certificate back and only aims the timer at the end of its backoff, so
+// that a lasting fault never turns into a loop; it is logged when it starts,
+// changes and clears, not at every attempt.
+func (d *Daemon) finish(ctx context.Context, j job, err error) {
+	log := d.log.With("cert", j.cert.Name, "action", j.action.String())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.inflight, j.cert.Name)
+	d.seq++
+	d.finished[j.cert.Name] = d.seq
+	if ctx.Err() != nil {
+		return // shutting down: abandoned, not failed
+	}
+	now := d.opt.Now()
+	var recorded *recordedError
+	switch {
+	case err == nil:
+		if f := d.holds[j.cert.Name]; f != nil {
+			logCleared(log, "recovered", f, now)
+			delete(d.holds, j.cert.Name)
+		}
+		log.Info("done", "reason", j.reason)
+		d.kickLocked()
+	case errors.As(err, &recorded):
+		log.Error("failed", "reason", j.reason, "err", err)
+		d.kickLocked()
+	default:
+		d.holdLocked(log, j, err, now)
+	}
+}
+
+func (d *Daemon) holdLocked(log *slog.Logger, j job, err error, now time.Time) {
+	spec := specOf(j.cert)
+	if j.action == Remove {
+		spec = removedSpec
+	}
+	f := d.holds[j.cert.Name]
+	if f == nil || f.spec != spec {
+		f = &fault{spec: spec}
+		d.holds[j.cert.Name] = f
+	}
+	if f.failed(err, now, certFaultCap, rand.Float64()) {
+		logFault(log, j.action.String()+" failed", f, err, now)
+	}
+	d.wake = earliest(d.wake, f.until)
+	select {
+	case d.rearm <- struct{}{}:
+	default:
 	}
 }

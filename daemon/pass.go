@@ -3,9 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
-	"math/big"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
@@ -41,16 +39,18 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 		d.log.Error("reconcile: read store", "err", err)
 		return now.Add(5 * time.Second)
 	}
-	srv := d.served(ctx)
+	srv, wake := d.served(ctx, now)
+	next = earliest(next, wake)
 	want := map[string]bool{}
 	for _, c := range desired.Certificates {
 		want[c.Name] = true
-		dec := decide(c, d.withARIDue(recs[c.Name]), srv, now)
+		dec := d.held(c.Name, specOf(c), decide(c, d.withARIDue(recs[c.Name]), srv, now), now)
 		d.note(c, recs[c.Name], dec, srv)
 		d.enqueue(c, dec, start)
 		next = earliest(next, dec.Wake)
 	}
 	d.sweep(ctx, recs, want, srv, now, start)
+	d.prune(want, start)
 	d.opt.Metrics.PassDone(d.opt.Now())
 	d.mu.Lock()
 	d.passOK = d.opt.Now()
@@ -63,36 +63,6 @@ func (d *Daemon) records() (map[string]*store.Record, error) {
 	return d.memo.snapshot()
 }
 
-// served asks every HAProxy what it serves. An instance that does not answer
-// is left out of this pass (nil) and reported as down.
-func (d *Daemon) served(ctx context.Context) served {
-	// Asked in parallel: a hung instance costs the pass one deadline, not
-	// one deadline per instance before it.
-	results := make([]map[string]*big.Int, len(d.opt.Loaders))
-	var wg sync.WaitGroup
-	for i, l := range d.opt.Loaders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			loaded, err := l.Loaded(cctx)
-			d.setLB(l.Name(), err)
-			if err != nil {
-				d.log.Warn("haproxy does not answer", "haproxy", l.Name(), "err", err)
-				return
-			}
-			results[i] = loaded
-		}()
-	}
-	wg.Wait()
-	out := served{}
-	for i, l := range d.opt.Loaders {
-		out[l.Name()] = results[i]
-	}
-	return out
-}
-
 // enqueue queues a decision unless the certificate has an action running,
 // or one finished after this pass (started at seq start) read the store:
 // the decision may then be stale, and could order a certificate twice. The
@@ -103,17 +73,12 @@ func (d *Daemon) enqueue(c configs.Certificate, dec Decision, start uint64) {
 	if d.finished[c.Name] > start {
 		return
 	}
-	forced := d.forced[c.Name]
-	if forced && (dec.Action == None || dec.Action == Push || dec.Action == Refresh) {
-		dec = Decision{Action: Renew, Reason: "renewal asked for by an operator"}
-	}
 	if dec.Action == None || d.inflight[c.Name] {
 		return
 	}
 	select {
-	case d.jobs <- job{cert: c, action: dec.Action, reason: dec.Reason, forced: forced}:
+	case d.jobs <- job{cert: c, action: dec.Action, reason: dec.Reason, forced: dec.forced}:
 		d.inflight[c.Name] = true
-		delete(d.forced, c.Name)
 		if dec.Action == Refresh || dec.Action == Issue || dec.Action == Renew {
 			delete(d.ariDue, c.Name)
 		}
@@ -136,7 +101,8 @@ func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want 
 		}
 		switch {
 		case r.RemovedAt.IsZero() || stillServed(n, srv):
-			d.enqueue(configs.Certificate{Name: n}, Decision{Action: Remove, Reason: "no longer in the domains file"}, start)
+			dec := d.held(n, removedSpec, Decision{Action: Remove, Reason: "no longer in the domains file"}, now)
+			d.enqueue(configs.Certificate{Name: n}, dec, start)
 		case now.Sub(r.RemovedAt) > d.opt.Retain:
 			if err := d.opt.Store.Delete(n); err != nil && !errors.Is(err, store.ErrNotFound) {
 				d.log.Error("forget removed certificate", "cert", n, "err", err)
@@ -145,6 +111,48 @@ func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want 
 			d.log.Info("forgot removed certificate", "cert", n, "removed_at", r.RemovedAt)
 		}
 		d.forget(n)
+	}
+}
+
+// removedSpec is the spec a removal is held under: a certificate added back
+// is a new definition, whose actions are not held by its removal's failures.
+const removedSpec = "(removed)"
+
+// held turns a decision into a wait while the certificate's last action
+// for the same definition failed locally and its backoff runs.
+func (d *Daemon) held(name, spec string, dec Decision, now time.Time) Decision {
+	if dec.Action == None {
+		return dec
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.holds[name]
+	if !f.holding(spec, now) {
+		return dec
+	}
+	return Decision{Action: None, Wake: f.until,
+		Reason: "retrying at " + f.until.UTC().Format(time.RFC3339) + " after " + f.err}
+}
+
+// prune forgets what the loop kept for certificates that left the domains
+// file, and finished marks no pass can still be older than.
+func (d *Daemon) prune(want map[string]bool, start uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for n, seq := range d.finished {
+		if seq <= start {
+			delete(d.finished, n)
+		}
+	}
+	for n := range d.ariDue {
+		if !want[n] {
+			delete(d.ariDue, n)
+		}
+	}
+	for n, f := range d.holds {
+		if !want[n] && f.spec != removedSpec {
+			delete(d.holds, n)
+		}
 	}
 }
 

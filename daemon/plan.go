@@ -36,6 +36,8 @@ type Decision struct {
 	Reason string
 	// Wake is when this certificate next needs a look if nothing changes.
 	Wake time.Time
+	// forced orders every key type: an operator asked for it.
+	forced bool
 }
 
 // served is what each HAProxy serves, by instance and then by store name.
@@ -79,7 +81,7 @@ func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time)
 		// A held-back order must not hold back what is already issued: an
 		// HAProxy that lacks a stored bundle (a new instance, a lost
 		// cert_dir) still gets it.
-		if slices.Equal(rec.Domains, c.Domains) && hasBundles(c, rec) {
+		if slices.Equal(rec.Domains, c.Domains) && len(rec.Bundles) > 0 {
 			if reason := pushNeeded(c, rec, srv); reason != "" {
 				return Decision{Action: Push, Reason: reason, Wake: d.Wake}
 			}
@@ -93,6 +95,9 @@ func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time)
 		if _, ok := rec.Bundles[string(kt)]; !ok {
 			return Decision{Action: Issue, Reason: "no bundle for key type " + string(kt)}
 		}
+	}
+	if rec.RenewPending() {
+		return Decision{Action: Renew, Reason: "renewal asked for by an operator", forced: true}
 	}
 	renewAt, why := nextRenewal(rec)
 	if !now.Before(renewAt) {
@@ -123,15 +128,6 @@ func failedSpec(c configs.Certificate, rec *store.Record, now time.Time) (Decisi
 		return Decision{Action: None, Reason: "backing off after a failure", Wake: rec.NextAttempt}, true
 	}
 	return Decision{}, false
-}
-
-func hasBundles(c configs.Certificate, rec *store.Record) bool {
-	for _, kt := range c.KeyTypes {
-		if _, ok := rec.Bundles[string(kt)]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // nextRenewal is the earliest renewal time over the record's bundles.

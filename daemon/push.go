@@ -45,11 +45,18 @@ func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
 }
 
 func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) error {
+	ok, probe := d.pushable(l.Name())
+	if !ok {
+		// Held back: the pass sees it as absent and decides nothing for it
+		// until it answers again, so skipping it here is not a failure.
+		return nil
+	}
 	// A push that has started finishes even when hotcert is stopping: the
 	// bundle is on disk already, and HAProxy should serve it too.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
 	defer cancel()
 	var errs []error
+	sent := false
 	// An instance that already serves a bundle keeps it: when one HAProxy
 	// of a fleet restarts, the others are not pushed to again. If the
 	// question fails, everything is pushed.
@@ -59,15 +66,23 @@ func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, n
 		if !ok || serves(loaded, sn, b.PEM) {
 			continue
 		}
+		sent = true
 		err := l.Push(ctx, sn, b.PEM)
 		d.opt.Metrics.Push(l.Name(), err)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("push %s to %s: %w", sn, l.Name(), err))
 		}
 	}
-	errs = append(errs, d.dropStale(ctx, l, c.Name, names))
-	err := errors.Join(errs...)
+	dropped, err := d.dropStale(ctx, l, c.Name, names, loaded)
+	errs = append(errs, err)
+	err = errors.Join(errs...)
+	d.pushed(l.Name(), err, probe, sent || dropped)
 	d.setPush(c.Name, l.Name(), err)
+	if isInstanceWide(err) {
+		// The instance's fault, not the certificate's: the instance backs
+		// off, and the pass sees it as absent until it takes changes again.
+		return nil
+	}
 	return err
 }
 
@@ -78,20 +93,24 @@ func serves(loaded map[string]*big.Int, sn string, bundle []byte) bool {
 }
 
 // dropStale removes stores of this certificate that its definition lost.
-func (d *Daemon) dropStale(ctx context.Context, l Loader, cert string, want map[string]string) error {
-	loaded, err := l.Loaded(ctx)
-	if err != nil {
-		return fmt.Errorf("list %s: %w", l.Name(), err)
+func (d *Daemon) dropStale(ctx context.Context, l Loader, cert string, want map[string]string, loaded map[string]*big.Int) (bool, error) {
+	if loaded == nil {
+		var err error
+		if loaded, err = l.Loaded(ctx); err != nil {
+			return false, fmt.Errorf("list %s: %w", l.Name(), err)
+		}
 	}
 	var errs []error
+	dropped := false
 	for sn := range loaded {
 		if staleStore(cert, sn, want) {
+			dropped = true
 			if err := l.Remove(ctx, sn); err != nil {
 				errs = append(errs, fmt.Errorf("remove %s from %s: %w", sn, l.Name(), err))
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return dropped, errors.Join(errs...)
 }
 
 // remove takes a certificate out of every HAProxy (crt-list line and PEM
@@ -101,12 +120,19 @@ func (d *Daemon) remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, l := range d.opt.Loaders {
-		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
-		errs = append(errs, d.dropAll(cctx, l, rec))
-		cancel()
+	// In parallel: a frozen instance costs one deadline, not the others'.
+	errs := make([]error, len(d.opt.Loaders))
+	var wg sync.WaitGroup
+	for i, l := range d.opt.Loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, pushTimeout)
+			defer cancel()
+			errs[i] = d.dropAll(cctx, l, rec)
+		}()
 	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -121,10 +147,24 @@ func (d *Daemon) remove(ctx context.Context, name string) error {
 // midway may have left on disk (PEM and crt-list line) without HAProxy
 // loading them; the next reload would serve them. Removing what is not
 // there succeeds.
+//
+// An instance that does not answer still has its files cleaned at once,
+// because they are what it loads when it starts: Remove edits the crt-list
+// file before it talks to HAProxy. Whatever it still holds in memory is
+// taken out once it answers again.
 func (d *Daemon) dropAll(ctx context.Context, l Loader, rec *store.Record) error {
-	loaded, err := l.Loaded(ctx)
+	var loaded map[string]*big.Int
+	var err error = errHeld
+	if !d.down(l.Name()) {
+		if loaded, err = l.Loaded(ctx); err != nil {
+			d.answered(l.Name(), err)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("list %s: %w", l.Name(), err)
+		for _, sn := range storesOf(rec.Name) {
+			_ = l.Remove(ctx, sn) // fails past the file edit; reported below
+		}
+		return fmt.Errorf("remove %s from %s: files cleaned, but it did not answer: %w", rec.Name, l.Name(), err)
 	}
 	var names []string
 	for sn := range loaded {
@@ -147,5 +187,15 @@ func (d *Daemon) dropAll(ctx context.Context, l Loader, rec *store.Record) error
 			errs = append(errs, fmt.Errorf("remove %s from %s: %w", sn, l.Name(), err))
 		}
 	}
-	return errors.Join(errs...)
+	err = errors.Join(errs...)
+	d.pushed(l.Name(), err, true, len(names) > 0)
+	return err
 }
+
+// errHeld stands for an instance that is known not to answer.
+var errHeld = &heldError{}
+
+type heldError struct{}
+
+func (*heldError) Error() string      { return "it is held back after failing to answer" }
+func (*heldError) InstanceWide() bool { return true }

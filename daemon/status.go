@@ -79,11 +79,6 @@ func (n *noted) same(c configs.Certificate, rec *store.Record, dec Decision, srv
 	return true
 }
 
-type lbState struct {
-	err  error
-	seen time.Time
-}
-
 // note records what the pass saw of a certificate, for the status API.
 func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, srv served) {
 	d.mu.Lock()
@@ -161,16 +156,6 @@ func (d *Daemon) setPush(cert, lb string, err error) {
 		cs.pushErr[lb] = err.Error()
 	} else {
 		delete(cs.pushErr, lb)
-	}
-}
-
-func (d *Daemon) setLB(name string, err error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.lbs[name]
-	st.err = err
-	if err == nil {
-		st.seen = d.opt.Now()
 	}
 }
 

@@ -21,9 +21,8 @@ const permanentRetry = 12 * time.Hour
 // ErrUnknownCertificate is returned for a name the domains file lacks.
 var ErrUnknownCertificate = errors.New("no such certificate in the domains file")
 
-func (d *Daemon) runJob(ctx context.Context, j job) {
-	log := d.log.With("cert", j.cert.Name, "action", j.action.String())
-	log.Debug("start", "reason", j.reason)
+func (d *Daemon) runJob(ctx context.Context, j job) error {
+	d.log.Debug("start", "cert", j.cert.Name, "action", j.action.String(), "reason", j.reason)
 	var err error
 	switch j.action {
 	case Issue, Renew:
@@ -38,17 +37,13 @@ func (d *Daemon) runJob(ctx context.Context, j job) {
 	if j.action == Issue && ctx.Err() == nil {
 		d.noteIssued(j.cert.Name, err)
 	}
-	if err != nil && ctx.Err() == nil {
-		log.Error("failed", "reason", j.reason, "err", err)
-		return
-	}
-	if err == nil {
-		log.Info("done", "reason", j.reason)
-	}
+	return err
 }
 
 // order obtains new bundles for the key types that need them, stores them,
-// and pushes them. Its attempt is persisted before the order is placed.
+// and pushes them. Its attempt is persisted before the order is placed, and
+// each bundle as soon as it is issued: when the second key type of a dual
+// certificate fails, the first is kept, served, and not ordered again.
 func (d *Daemon) order(ctx context.Context, j job) error {
 	c := j.cert
 	rec, err := d.opt.Store.Get(c.Name)
@@ -57,22 +52,35 @@ func (d *Daemon) order(ctx context.Context, j job) error {
 	} else if err != nil {
 		return err
 	}
-	need := neededKeyTypes(c, rec, j, d.opt.Now())
-	rec.Ordering, rec.LastAttempt, rec.Spec = true, d.opt.Now(), specOf(c)
+	began := d.opt.Now()
+	need := neededKeyTypes(c, rec, j, began)
+	if rec.Spec == specOf(c) && len(rec.Pending) > 0 {
+		need = need[:0]
+		for _, kt := range rec.Pending {
+			need = append(need, configs.KeyType(kt))
+		}
+	}
+	rec.Ordering, rec.LastAttempt, rec.Spec = true, began, specOf(c)
+	rec.Pending = make([]string, len(need))
+	for i, kt := range need {
+		rec.Pending[i] = string(kt)
+	}
 	if err := d.opt.Store.Put(rec); err != nil {
 		return err
 	}
-	bundles, err := d.issueAll(ctx, c, need)
-	if err != nil && ctx.Err() != nil {
-		// Shutdown abandons orders. The record keeps ordering=true, so the
-		// next start counts it as interrupted rather than as a CA failure
-		// with a backoff.
-		return fmt.Errorf("order %s abandoned: %w", c.Name, ctx.Err())
-	}
-	if err != nil {
+	if err := d.issueAll(ctx, c, need, rec); err != nil {
+		if ctx.Err() != nil {
+			// Shutdown abandons orders. The record keeps ordering=true, so
+			// the next start counts it as interrupted rather than as a CA
+			// failure with a backoff.
+			return fmt.Errorf("order %s abandoned: %w", c.Name, ctx.Err())
+		}
 		return d.failed(rec, err)
 	}
-	d.succeeded(c, rec, bundles)
+	d.succeeded(c, rec)
+	if j.forced {
+		rec.RenewDone = began
+	}
 	if err := d.opt.Store.Put(rec); err != nil {
 		return err
 	}
@@ -104,36 +112,40 @@ func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Ti
 	return out
 }
 
-func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType) (map[string]store.Bundle, error) {
-	out := map[string]store.Bundle{}
+// issueAll orders each key type in turn and saves each bundle as it comes.
+// A definition whose names changed starts its bundles afresh: a record's
+// bundles all carry the record's names.
+func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record) error {
 	for _, kt := range kts {
 		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: string(kt), Challenge: c.Challenge}
 		if c.KeyFile != "" {
 			pemKey, err := os.ReadFile(c.KeyFile)
 			if err != nil {
-				return nil, fmt.Errorf("read key_file of %s: %w", c.Name, err)
+				return fmt.Errorf("read key_file of %s: %w", c.Name, err)
 			}
 			if req.Key, err = issuer.ParseKey(pemKey); err != nil {
-				return nil, fmt.Errorf("key_file of %s: %w", c.Name, err)
+				return fmt.Errorf("key_file of %s: %w", c.Name, err)
 			}
 		}
 		b, err := d.opt.Issuer.Issue(ctx, req)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if !slices.Equal(rec.Domains, c.Domains) {
+			rec.Bundles = map[string]store.Bundle{}
+			rec.Domains = slices.Clone(c.Domains)
 		}
 		pem := append(append([]byte{}, b.CertPEM...), b.KeyPEM...)
-		out[string(kt)] = store.Bundle{KeyType: string(kt), PEM: pem}
+		rec.Bundles[string(kt)] = store.Bundle{KeyType: string(kt), PEM: pem}
+		rec.Pending = slices.DeleteFunc(rec.Pending, func(p string) bool { return p == string(kt) })
+		if err := d.opt.Store.Put(rec); err != nil {
+			return fmt.Errorf("save the %s bundle of %s: %w", kt, c.Name, err)
+		}
 	}
-	return out, nil
+	return nil
 }
 
-func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record, bundles map[string]store.Bundle) {
-	if !slices.Equal(rec.Domains, c.Domains) {
-		rec.Bundles = map[string]store.Bundle{}
-	}
-	for kt, b := range bundles {
-		rec.Bundles[kt] = b
-	}
+func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record) {
 	for kt := range rec.Bundles {
 		if !slices.Contains(c.KeyTypes, configs.KeyType(kt)) {
 			delete(rec.Bundles, kt)
@@ -171,9 +183,9 @@ func (d *Daemon) failed(rec *store.Record, err error) error {
 	rec.NextAttempt = now.Add(wait)
 	d.opt.Metrics.Order(rec.Name, "failure", problemOf(err))
 	if perr := d.opt.Store.Put(rec); perr != nil {
-		return errors.Join(err, perr)
+		return errors.Join(err, perr) // not recorded: held back as a local fault
 	}
-	return fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err)
+	return &recordedError{fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err)}
 }
 
 func problemOf(err error) string {

@@ -13,17 +13,27 @@ var (
 	ErrKeyMismatch     = errors.New("private key does not match the leaf certificate")
 	ErrBadBundle       = errors.New("bad certificate bundle")
 	ErrNotLoaded       = errors.New("not loaded in HAProxy")
-	ErrLocked          = errors.New("HAProxy certificate operations are locked by another writer")
+	ErrLocked          = instanceError("HAProxy certificate operations are locked by another writer")
 	ErrCommitFailed    = errors.New("commit ssl cert failed")
 	ErrVerify          = errors.New("HAProxy does not serve the pushed certificate")
-	ErrUnavailable     = errors.New("HAProxy runtime API unavailable")
-	ErrTimeout         = errors.New("HAProxy runtime API timed out")
+	ErrUnavailable     = instanceError("HAProxy runtime API unavailable")
+	ErrTimeout         = instanceError("HAProxy runtime API timed out")
 	ErrUnexpectedReply = errors.New("unexpected reply from HAProxy")
 	// ErrNoCrtList: the crt-list file is missing or empty. It must be the
 	// file on HAProxy's bind line, with a placeholder default certificate
 	// as its first line.
-	ErrNoCrtList = errors.New("missing or empty; it must be the crt-list of HAProxy's bind line, whose first line is a placeholder default certificate")
+	ErrNoCrtList = instanceError("missing or empty; it must be the crt-list of HAProxy's bind line, whose first line is a placeholder default certificate")
 )
+
+// instanceError is an error of a whole HAProxy instance rather than of
+// one certificate: it does not answer, or it takes no certificate changes
+// from anyone. Callers that back off per instance test for the method.
+type instanceError string
+
+func (e instanceError) Error() string { return string(e) }
+
+// InstanceWide reports that the error concerns the whole instance.
+func (e instanceError) InstanceWide() bool { return true }
 
 // TooLargeError reports a set ssl cert command that HAProxy 2.6 would drop:
 // the command and its payload must fit in one tune.bufsize buffer.
@@ -46,6 +56,9 @@ func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 type TransactionError struct {
 	Open string // the store path of the open transaction
 }
+
+// InstanceWide reports that no certificate can be changed while it lasts.
+func (e *TransactionError) InstanceWide() bool { return true }
 
 func (e *TransactionError) Error() string {
 	return fmt.Sprintf("a certificate transaction for %s is open in HAProxy (another writer?); "+

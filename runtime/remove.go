@@ -30,14 +30,17 @@ func (c *Client) remove(ctx context.Context, name string) error {
 		return err
 	}
 	path := c.Path(name)
+	// The file first, and before waiting for the socket: an HAProxy that
+	// is stopped or frozen loads this file when it starts, and must not
+	// find the certificate there.
+	if err := removeLine(c.opts.CrtList, path); err != nil {
+		return err
+	}
 	unlock, err := lock(ctx, c.cert)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := removeLine(c.opts.CrtList, path); err != nil {
-		return err
-	}
 	if err := c.unload(ctx, path); err != nil {
 		c.st.unsure(name)
 		return err

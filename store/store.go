@@ -49,6 +49,11 @@ type Record struct {
 	// Spec identifies the definition (names, key types, key file) that the
 	// last attempt was for; backoff and refusals apply only to it.
 	Spec string `json:"spec,omitempty"`
+	// Pending are the key types the last order of Spec has still to issue.
+	// Each bundle is saved as soon as it is issued, so a retry orders only
+	// these: a dual certificate whose second half fails does not order its
+	// first half again at every attempt.
+	Pending []string `json:"pending,omitempty"`
 
 	// ARI (RFC 9773) state: the CA's suggested window and when to ask again.
 	ARIStart   time.Time `json:"ari_start,omitzero"`
@@ -58,16 +63,29 @@ type Record struct {
 	// so that the chosen moment does not move at every pass.
 	Jitter float64 `json:"jitter"`
 
+	// RenewAsked is when an operator last asked for a renewal (hotcert
+	// renew, or the replacement of a revoked certificate), and RenewDone
+	// when the order that satisfied such a request began. A request is
+	// pending while RenewAsked is after RenewDone, so it survives failed
+	// orders and restarts until an order succeeds.
+	RenewAsked time.Time `json:"renew_asked,omitzero"`
+	RenewDone  time.Time `json:"renew_done,omitzero"`
+
 	// RemovedAt is when the name left the domains file; the key and state are
 	// kept for a grace period so that re-adding it costs no new order.
 	RemovedAt time.Time `json:"removed_at,omitzero"`
 }
+
+// RenewPending reports whether an operator's renewal has not been
+// satisfied yet.
+func (r *Record) RenewPending() bool { return r.RenewAsked.After(r.RenewDone) }
 
 // Clone returns a deep enough copy for the caller to modify freely.
 func (r *Record) Clone() *Record {
 	c := *r
 	c.Domains = append([]string(nil), r.Domains...)
 	c.KeyTypes = append([]string(nil), r.KeyTypes...)
+	c.Pending = append([]string(nil), r.Pending...)
 	c.Bundles = make(map[string]Bundle, len(r.Bundles))
 	for k, v := range r.Bundles {
 		c.Bundles[k] = v
