@@ -29,7 +29,36 @@ func (d *Domains) Validate() error {
 		}
 		names[c.Name] = path
 	}
+	checkStoreNames(r, names)
 	return r.probs.err()
+}
+
+// checkStoreNames refuses a certificate named like another one's extra key
+// type: a dual certificate "shop" keeps its RSA half in HAProxy as
+// "shop.rsa2048", and hotcert treats any store named so as shop's. A
+// certificate of its own under that name would be pushed by one and removed
+// by the other, forever.
+func checkStoreNames(r *reporter, names map[string]string) {
+	for name, path := range names {
+		base, kt, ok := cutKeyType(name)
+		if !ok {
+			continue
+		}
+		if other, taken := names[base]; taken {
+			r.add(path+".name", "%q would share its HAProxy store with the %s key of %q at %s%s; choose another name",
+				name, kt, base, other, r.at(other))
+		}
+	}
+}
+
+// cutKeyType splits "shop.rsa2048" into "shop" and its key type.
+func cutKeyType(name string) (base string, kt KeyType, ok bool) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return "", "", false
+	}
+	kt = KeyType(name[i+1:])
+	return name[:i], kt, kt.known()
 }
 
 // at says where path was written, for messages that name a second place.
