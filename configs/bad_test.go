@@ -39,10 +39,6 @@ func TestLoadConfigBad(t *testing.T) {
 			`1:1: acme.accept_terms: must be true: the CA refuses to register an account without agreeing to its terms of service`,
 			`1:1: haproxy: at least one HAProxy instance is required`,
 		}},
-		{"bad_store_names.yaml", []string{
-			`5:11: certificates[1].name: "shop.rsa2048" would share its HAProxy store with the rsa2048 key of "shop" at certificates[0] (line 2); choose another name`,
-			`7:11: certificates[2].name: "api.ecdsa-p384" would share its HAProxy store with the ecdsa-p384 key of "api" at certificates[3] (line 9); choose another name`,
-		}},
 		{"bad_syntax.yaml", []string{
 			`5:1: invalid YAML: found unexpected end of stream`,
 		}},
