@@ -98,7 +98,15 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	return runLoops(ctx, cfg, d, w, log)
 }
 
-func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w *watcher.Watcher, log *slog.Logger) error {
+// domainsWatch reports edits of the domains file.
+type domainsWatch interface {
+	Run(ctx context.Context) error
+	Changes() <-chan struct{}
+}
+
+var _ domainsWatch = (*watcher.Watcher)(nil)
+
+func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w domainsWatch, log *slog.Logger) error {
 	loadDomains(cfg, d, log)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -108,10 +116,21 @@ func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w *wat
 	defer cancelRun()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
-	go w.Run(runCtx)
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- w.Run(runCtx) }()
 	log.Info("hotcert running", "domains_file", cfg.DomainsFile, "haproxy", len(cfg.HAProxy))
 	for {
 		select {
+		case err := <-watchErr:
+			if err == nil {
+				continue // stopped with runCtx, which only shutdown cancels
+			}
+			// Edits would go unnoticed from now on. Stop as on SIGTERM and
+			// exit non-zero, so that the service manager starts hotcert
+			// again with a new watch; nothing is lost, the state is on disk.
+			log.Error("watching the domains file failed; stopping so that hotcert is restarted", "err", err)
+			cancelRun()
+			return errors.Join(fmt.Errorf("watch %s: %w", cfg.DomainsFile, err), waitDone(done))
 		case <-w.Changes():
 			loadDomains(cfg, d, log)
 		case <-hup:
@@ -123,13 +142,18 @@ func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w *wat
 		case <-ctx.Done():
 			log.Info("shutting down")
 			cancelRun()
-			select {
-			case err := <-done:
-				return err
-			case <-time.After(shutdownGrace):
-				return errors.New("shutdown: actions did not finish in time")
-			}
+			return waitDone(done)
 		}
+	}
+}
+
+// waitDone waits for the daemon to finish the actions that were running.
+func waitDone(done <-chan error) error {
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(shutdownGrace):
+		return errors.New("shutdown: actions did not finish in time")
 	}
 }
 
