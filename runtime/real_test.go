@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -346,4 +348,33 @@ func TestFleetHungSocketDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("lb1: %+v, want success", res[1])
 	}
 	sameSerial(t, "lb1 serves", servedSerial(t, h.https, "shop.test", nil), serial)
+}
+
+// TestRemoveCleansDiskWhenHAProxyIsFrozen: a frozen HAProxy (SIGSTOP) keeps
+// its socket open and never answers, and a call that hangs on it holds the
+// instance's lock. A removal must still take the crt-list line out at once,
+// before it waits for the socket: the file is what HAProxy loads when it is
+// restarted instead of thawed.
+func TestRemoveCleansDiskWhenHAProxyIsFrozen(t *testing.T) {
+	ca := newCA(t)
+	h := startHAProxy(t, ca)
+	c := h.client("lb1")
+	bundle, _ := ca.leaf(t, "ecdsa", "shop.test")
+	must(t, c.Push(ctx(t), "shop", bundle))
+	must(t, h.cmd.Process.Signal(syscall.SIGSTOP))
+	defer h.cmd.Process.Signal(syscall.SIGCONT)
+	hung := make(chan error, 1)
+	go func() { _, err := c.Loaded(ctx(t)); hung <- err }()
+	time.Sleep(100 * time.Millisecond) // let Loaded take the lock and hang
+	rctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := c.Remove(rctx, "shop"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Remove = %v, want ErrTimeout", err)
+	}
+	if n := crtListLines(t, h, c.Path("shop")); n != 0 {
+		t.Fatal("the crt-list line stayed while HAProxy was frozen; a restart would load the removed certificate")
+	}
+	if err := <-hung; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Loaded on a frozen HAProxy = %v, want ErrTimeout", err)
+	}
 }
