@@ -55,7 +55,7 @@ func (d *Daemon) order(ctx context.Context, j job) error {
 	began := d.opt.Now()
 	need := neededKeyTypes(c, rec, j, began)
 	if rec.Spec == specOf(c) && len(rec.Pending) > 0 {
-		need = need[:0]
+		need = make([]configs.KeyType, 0, len(rec.Pending)) // not need[:0]: it may be c's own slice
 		for _, kt := range rec.Pending {
 			need = append(need, configs.KeyType(kt))
 		}
