@@ -39,6 +39,9 @@ type fakeDaemon struct {
 	revoked map[string]int
 	down    map[string]string
 	cfgErr  error
+	probes  int
+	// release, when set, holds every probe until it is closed.
+	release chan struct{}
 }
 
 func (f *fakeDaemon) Status() []daemon.CertStatus {
@@ -65,8 +68,33 @@ func (f *fakeDaemon) Revoke(_ context.Context, name string, reason int) error {
 	return nil
 }
 
-func (f *fakeDaemon) ConfigErr() error                        { return f.cfgErr }
-func (f *fakeDaemon) Probe(context.Context) map[string]string { return f.down }
+func (f *fakeDaemon) ConfigErr() error { return f.cfgErr }
+
+func (f *fakeDaemon) Probe(ctx context.Context) map[string]string {
+	f.mu.Lock()
+	f.probes++
+	release, down := f.release, f.down
+	f.mu.Unlock()
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	return down
+}
+
+func (f *fakeDaemon) setDown(down map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *fakeDaemon) probeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.probes
+}
 
 // fakeOrders counts the clients made and the orders placed.
 type fakeOrders struct {
@@ -99,15 +127,16 @@ func (f *fakeOrders) Issue(_ context.Context, req issuer.Request) (*issuer.Bundl
 }
 
 type rig struct {
-	srv *httptest.Server
-	d   *fakeDaemon
-	o   *fakeOrders
-	m   *Metrics
+	srv   *httptest.Server
+	d     *fakeDaemon
+	o     *fakeOrders
+	m     *Metrics
+	clock *fakeClock
 }
 
 func newRig(t *testing.T) *rig {
-	r := &rig{d: &fakeDaemon{revoked: map[string]int{}}, o: &fakeOrders{}, m: NewMetrics()}
-	s := New(Options{Daemon: r.d, Token: testToken, Metrics: r.m, NewClient: r.o.newClient, MaxBody: 32 << 10})
+	r := &rig{d: &fakeDaemon{revoked: map[string]int{}}, o: &fakeOrders{}, m: NewMetrics(), clock: &fakeClock{}}
+	s := New(Options{Daemon: r.d, Token: testToken, Metrics: r.m, NewClient: r.o.newClient, MaxBody: 32 << 10, Now: r.clock.Now})
 	r.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(r.srv.Close)
 	return r
@@ -188,11 +217,14 @@ func TestHealthz(t *testing.T) {
 	if resp, body := r.do(t, http.MethodGet, "/healthz", "", "", nil); resp.StatusCode != 200 {
 		t.Fatalf("healthy daemon: %d %s", resp.StatusCode, body)
 	}
-	r.d.down = map[string]string{"lb2": "dial unix: no such file"}
+	r.d.setDown(map[string]string{"lb2": "dial unix: no such file"})
+	r.clock.Advance(time.Second) // past the answer of the last probe
 	if resp, body := r.do(t, http.MethodGet, "/healthz", "", "", nil); resp.StatusCode != 503 || !strings.Contains(string(body), "lb2") {
 		t.Fatalf("HAProxy down: %d %s", resp.StatusCode, body)
 	}
-	r.d.down, r.d.cfgErr = nil, errors.New("domains.yaml:3:5: domains: empty")
+	r.d.setDown(nil)
+	r.d.cfgErr = errors.New("domains.yaml:3:5: domains: empty")
+	r.clock.Advance(time.Second)
 	if resp, body := r.do(t, http.MethodGet, "/healthz", "", "", nil); resp.StatusCode != 503 || !strings.Contains(string(body), "domains.yaml:3:5") {
 		t.Fatalf("bad config: %d %s", resp.StatusCode, body)
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	MaxBody int64
 	// ProbeTimeout bounds each HAProxy's answer to /healthz (default 2s).
 	ProbeTimeout time.Duration
+	// ProbeTTL is how long one probe's answer serves /healthz (default 1s).
+	ProbeTTL time.Duration
+	Now      func() time.Time // default time.Now
 	// RevokeTimeout bounds a revocation at the CA (default 60s).
 	RevokeTimeout time.Duration
 }
@@ -60,6 +63,7 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	orders chan struct{} // bounds concurrent one-shot orders
+	health *probeCache
 }
 
 // New returns the admin API; serve it with Handler or HTTPServer.
@@ -79,7 +83,14 @@ func New(opt Options) *Server {
 	if opt.RevokeTimeout <= 0 {
 		opt.RevokeTimeout = 60 * time.Second
 	}
+	if opt.ProbeTTL <= 0 {
+		opt.ProbeTTL = time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	s := &Server{opt: opt, log: opt.Logger, mux: http.NewServeMux(), orders: make(chan struct{}, 4)}
+	s.health = &probeCache{probe: opt.Daemon.Probe, timeout: opt.ProbeTimeout, ttl: opt.ProbeTTL, now: opt.Now}
 	s.mux.HandleFunc("GET /v1/certificates", s.certificates)
 	s.mux.HandleFunc("POST /v1/certificates/{name}/renew", s.auth(s.renew))
 	s.mux.HandleFunc("POST /v1/certificates/{name}/revoke", s.auth(s.revoke))
@@ -182,12 +193,14 @@ type health struct {
 }
 
 // healthz is ready when the domains file in force is the one on disk and
-// every HAProxy answers now; it asks each HAProxy itself rather than
-// trusting the last pass, which may be 30 s old.
+// every HAProxy answered a probe at most ProbeTTL ago; it asks each HAProxy
+// itself rather than trusting the last pass, which may be 30 s old.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.ProbeTimeout)
-	defer cancel()
-	h := health{Status: "ready", HAProxyDown: s.opt.Daemon.Probe(ctx)}
+	down, err := s.health.get(r.Context())
+	if err != nil {
+		return // the client went away
+	}
+	h := health{Status: "ready", HAProxyDown: down}
 	if err := s.opt.Daemon.ConfigErr(); err != nil {
 		h.ConfigError = err.Error()
 	}

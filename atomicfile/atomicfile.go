@@ -5,9 +5,12 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 )
 
 // Write replaces path with data: it writes a temporary file in the same
@@ -52,7 +55,49 @@ func Remove(path string) error {
 	return syncDir(filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
+// MkdirAll creates dir and any missing parents, like os.MkdirAll, and
+// fsyncs the parent of each directory it creates. A new directory is an
+// entry in its parent, and until the parent is synced a crash can lose it
+// together with every file later written into it, synced or not.
+func MkdirAll(dir string, perm os.FileMode) error {
+	missing, err := missingDirs(filepath.Clean(dir))
+	if err != nil {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	for _, d := range missing {
+		if err := os.Mkdir(d, perm); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("mkdir %s: %w", dir, err)
+		}
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("mkdir %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// missingDirs lists dir and those of its parents that do not exist, the
+// outermost first.
+func missingDirs(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		switch {
+		case err == nil && !st.IsDir():
+			return nil, fmt.Errorf("%s: %w", d, syscall.ENOTDIR)
+		case err == nil:
+			slices.Reverse(missing)
+			return missing, nil
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
+		case filepath.Dir(d) == d:
+			return nil, err
+		}
+		missing = append(missing, d)
+	}
+}
+
+// syncDir is a variable so that tests can see which directories are synced.
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync dir %s: %w", dir, err)

@@ -3,6 +3,8 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +48,47 @@ func TestRemoveIsIdempotent(t *testing.T) {
 	}
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Fatalf("file still there: %v", err)
+	}
+}
+
+// A directory MkdirAll creates survives a crash only once its parent is
+// synced; one that already existed costs no sync.
+func TestMkdirAllSyncsTheParentOfEachDirectoryItCreates(t *testing.T) {
+	root := t.TempDir()
+	var synced []string
+	real := syncDir
+	syncDir = func(dir string) error {
+		ents, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		rel, _ := filepath.Rel(root, dir)
+		synced = append(synced, rel+": "+strings.Join(names, ","))
+		return real(dir)
+	}
+	t.Cleanup(func() { syncDir = real })
+
+	if err := MkdirAll(filepath.Join(root, "certs", "shop"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{".: certs", "certs: shop"}; !slices.Equal(synced, want) {
+		t.Fatalf("synced %q, want %q (each parent, after its new entry)", synced, want)
+	}
+	if st, err := os.Stat(filepath.Join(root, "certs", "shop")); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("new directory: %v %v", st, err)
+	}
+
+	synced = nil
+	if err := MkdirAll(filepath.Join(root, "certs", "shop"), 0o700); err != nil || len(synced) != 0 {
+		t.Fatalf("existing directory: %v, synced %q", err, synced)
+	}
+	file := filepath.Join(root, "file")
+	os.WriteFile(file, nil, 0o600)
+	if err := MkdirAll(filepath.Join(file, "x"), 0o700); err == nil {
+		t.Fatal("want an error below a file")
+	}
+	if err := MkdirAll(file, 0o700); err == nil {
+		t.Fatal("want an error for a file in the way")
 	}
 }

@@ -282,3 +282,62 @@ func TestServfailWhileFindingTheZoneIsTransient(t *testing.T) {
 		t.Fatalf("error does not say SERVFAIL: %v", err)
 	}
 }
+
+// A nameserver is up to date once any of its addresses answers: on a host
+// with no IPv6 route its AAAA never does, and an address that swallows
+// queries must not hold the wait up either.
+func TestWaitNeedsOneAnsweringAddressPerNameserver(t *testing.T) {
+	f := startFake(t, testKey, testSecret, []string{"example.test."}, append(baseRecords,
+		"ns1.example.test. 60 IN AAAA ::1", // nothing listens there
+		"ns1.example.test. 60 IN A 127.0.0.2")...)
+	_, port, _ := net.SplitHostPort(f.addr)
+	blackhole(t, net.JoinHostPort("127.0.0.2", port))
+	s := newSolver(t, f, func(o *Options) {
+		o.Nameservers, o.NameserverPort = nil, port
+		o.QueryTimeout, o.PropagationTimeout = 10*time.Second, 5*time.Second
+	})
+	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := s.Wait(t.Context(), "www.example.test", "v"); err != nil {
+		t.Fatalf("Wait = %v, want success: 127.0.0.1 answers for ns1", err)
+	}
+	if d := time.Since(start); d >= 10*time.Second {
+		t.Fatalf("Wait took %v: it waited for the silent address", d)
+	}
+}
+
+// A nameserver none of whose addresses answers is not up to date, and the
+// error names it.
+func TestWaitNamesANameserverWithNoAnsweringAddress(t *testing.T) {
+	f := startFake(t, testKey, testSecret, []string{"example.test."},
+		append(baseRecords, "example.test. 60 IN NS ns2.example.test.", "ns2.example.test. 60 IN AAAA ::1")...)
+	_, port, _ := net.SplitHostPort(f.addr)
+	s := newSolver(t, f, func(o *Options) {
+		o.Nameservers, o.NameserverPort = nil, port
+		o.QueryTimeout, o.PropagationTimeout = time.Second, 300*time.Millisecond
+	})
+	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Wait(t.Context(), "www.example.test", "v")
+	if !errors.Is(err, ErrNotPropagated) || !strings.Contains(err.Error(), "ns2.example.test.") || strings.Contains(err.Error(), "ns1") {
+		t.Fatalf("Wait = %v, want ErrNotPropagated naming ns2 only", err)
+	}
+}
+
+// blackhole binds addr for UDP and TCP and never answers.
+func blackhole(t *testing.T, addr string) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+}

@@ -152,6 +152,7 @@ func (f *fakeDNS) answer(q dns.Question, m *dns.Msg) {
 		}
 	}
 	if len(m.Answer) > 0 {
+		f.glue(m)
 		return
 	}
 	if !exists {
@@ -159,6 +160,23 @@ func (f *fakeDNS) answer(q dns.Question, m *dns.Msg) {
 	}
 	soa, _ := dns.NewRR(zone + " 60 IN SOA ns1." + zone + " admin." + zone + " 1 60 60 60 60")
 	m.Ns = append(m.Ns, soa)
+}
+
+// glue adds the addresses of the NS hosts in the answer, A and AAAA, as BIND
+// does for hosts in its zones.
+func (f *fakeDNS) glue(m *dns.Msg) {
+	for _, rr := range m.Answer {
+		ns, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		for _, a := range f.rrs {
+			t := a.Header().Rrtype
+			if strings.EqualFold(a.Header().Name, ns.Ns) && (t == dns.TypeA || t == dns.TypeAAAA) {
+				m.Extra = append(m.Extra, a)
+			}
+		}
+	}
 }
 
 // zoneOf is the longest of the served zones that contains name.

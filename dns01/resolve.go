@@ -117,17 +117,37 @@ func soaOwner(r *dns.Msg, name string) string {
 	return ""
 }
 
-// nameservers are where propagation is checked: the configured list, or the addresses of
-// the zone's NS hosts.
-func (s *Solver) nameservers(ctx context.Context, zone string) ([]string, error) {
+// nameserver is one authoritative server as propagation sees it: a name and
+// the addresses it answers at. It is up to date when any one address answers
+// the value: a host with no IPv6 route never reaches a nameserver's AAAA,
+// and that must not hold up a certificate the IPv4 address already serves.
+type nameserver struct {
+	name  string   // the NS host, or the configured host:port
+	addrs []string // host:port each
+}
+
+func (ns nameserver) String() string {
+	if len(ns.addrs) == 1 && ns.addrs[0] == ns.name {
+		return ns.name
+	}
+	return ns.name + " (" + strings.Join(ns.addrs, " ") + ")"
+}
+
+// nameservers are where propagation is checked: the configured list, or the
+// zone's NS hosts with their addresses.
+func (s *Solver) nameservers(ctx context.Context, zone string) ([]nameserver, error) {
 	if len(s.opts.Nameservers) > 0 {
-		return s.opts.Nameservers, nil
+		out := make([]nameserver, len(s.opts.Nameservers))
+		for i, a := range s.opts.Nameservers {
+			out[i] = nameserver{name: a, addrs: []string{a}}
+		}
+		return out, nil
 	}
 	r, err := s.query(ctx, s.opts.Server, zone, dns.TypeNS, false)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []nameserver
 	for _, rr := range r.Answer {
 		ns, ok := rr.(*dns.NS)
 		if !ok {
@@ -137,9 +157,11 @@ func (s *Solver) nameservers(ctx context.Context, zone string) ([]string, error)
 		if err != nil {
 			return nil, fmt.Errorf("address of nameserver %s: %w", ns.Ns, err)
 		}
+		host := nameserver{name: ns.Ns}
 		for _, a := range addrs {
-			out = append(out, net.JoinHostPort(a, s.opts.NameserverPort))
+			host.addrs = append(host.addrs, net.JoinHostPort(a, s.opts.NameserverPort))
 		}
+		out = append(out, host)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("zone %s has no NS records at %s; set dns.nameservers", zone, s.opts.Server)
@@ -181,7 +203,8 @@ func glue(rrs []dns.RR, host string) []string {
 }
 
 // Wait returns once every authoritative nameserver answers value at the challenge name of
-// domain, or fails with ErrNotPropagated after the propagation timeout.
+// domain (at one of its addresses at least), or fails with ErrNotPropagated after the
+// propagation timeout.
 func (s *Solver) Wait(ctx context.Context, domain, value string) error {
 	t, ok := s.lookup(domain, value)
 	if !ok {
@@ -199,20 +222,24 @@ func (s *Solver) Wait(ctx context.Context, domain, value string) error {
 		return &Error{Op: "wait for propagation of", Name: t.name, Zone: t.zone, Err: err}
 	}
 	if len(missing) > 0 {
+		names := make([]string, len(missing))
+		for i, ns := range missing {
+			names[i] = ns.String()
+		}
 		return &Error{Op: "wait for propagation of", Name: t.name, Zone: t.zone,
-			Err: fmt.Errorf("%w within %s: missing on %s", ErrNotPropagated, s.opts.PropagationTimeout, strings.Join(missing, ", "))}
+			Err: fmt.Errorf("%w within %s: missing on %s", ErrNotPropagated, s.opts.PropagationTimeout, strings.Join(names, ", "))}
 	}
 	s.log.Debug("dns-01 record propagated", "name", t.name, "nameservers", len(servers))
 	return nil
 }
 
-// poll asks each server until it answers value; it returns the servers that never did.
-func (s *Solver) poll(ctx context.Context, name, value string, servers []string) ([]string, error) {
+// poll asks each nameserver until it answers value; it returns those that never did.
+func (s *Solver) poll(ctx context.Context, name, value string, servers []nameserver) ([]nameserver, error) {
 	deadline := time.NewTimer(s.opts.PropagationTimeout)
 	defer deadline.Stop()
 	missing := slices.Clone(servers)
 	for {
-		missing = slices.DeleteFunc(missing, func(srv string) bool { return s.answers(ctx, srv, name, value) })
+		missing = slices.DeleteFunc(missing, func(ns nameserver) bool { return s.upToDate(ctx, ns, name, value) })
 		if len(missing) == 0 {
 			return nil, nil
 		}
@@ -224,6 +251,24 @@ func (s *Solver) poll(ctx context.Context, name, value string, servers []string)
 		case <-time.After(s.opts.PollInterval):
 		}
 	}
+}
+
+// upToDate asks every address of ns at once and reports whether any answers
+// value. At once, because an address that swallows queries would otherwise
+// cost a whole query timeout before the next one is asked.
+func (s *Solver) upToDate(ctx context.Context, ns nameserver, name, value string) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the others need not finish once one has answered
+	answered := make(chan bool, len(ns.addrs))
+	for _, addr := range ns.addrs {
+		go func() { answered <- s.answers(ctx, addr, name, value) }()
+	}
+	for range ns.addrs {
+		if <-answered {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Solver) answers(ctx context.Context, server, name, value string) bool {

@@ -141,7 +141,7 @@ func (c *Client) exec(ctx context.Context, cmd string) (string, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := s.ExecuteRaw(cmd)
+		out, err := s.ExecuteRaw(withEndMark(cmd))
 		done <- result{out, err}
 	}()
 	select {
@@ -149,7 +149,11 @@ func (c *Client) exec(ctx context.Context, cmd string) (string, error) {
 		if r.err != nil {
 			return "", fmt.Errorf("%s: %w: %w", c.opts.Socket, ErrUnavailable, r.err)
 		}
-		return r.out, nil
+		out, ok := cutEndMark(r.out)
+		if !ok {
+			return "", fmt.Errorf("%s: %s: %w", c.opts.Socket, firstLine(cmd), ErrTruncated)
+		}
+		return out, nil
 	case <-ctx.Done():
 		c.drop(s)
 		return "", fmt.Errorf("%s: %w", firstLine(cmd), ctxErr(ctx))

@@ -19,6 +19,10 @@ var (
 	ErrUnavailable     = instanceError("HAProxy runtime API unavailable")
 	ErrTimeout         = instanceError("HAProxy runtime API timed out")
 	ErrUnexpectedReply = errors.New("unexpected reply from HAProxy")
+	// ErrTruncated: the connection ended before HAProxy's reply did, so
+	// what arrived is thrown away. It is an ErrUnavailable: HAProxy did not
+	// answer.
+	ErrTruncated = fmt.Errorf("reply cut short: %w", ErrUnavailable)
 	// ErrNoCrtList: the crt-list file is missing or empty. It must be the
 	// file on HAProxy's bind line, with a placeholder default certificate
 	// as its first line.

@@ -18,7 +18,13 @@ import (
 const (
 	closeNow = "\x00close" // close the connection without a byte
 	hang     = "\x00hang"  // accept, read, never answer
+	// cut, after a reply, sends the replies so far and that one, without
+	// the empty line that ends it, and closes: a reply cut short.
+	cut = "\x00cut"
 )
+
+// versionReply is the fake's answer to the end mark.
+const versionReply = "[6]: 2.6.12-fake"
 
 // fakeHAProxy is a wire-level stand-in for the stats socket: it records every
 // command and answers from a script, for replies real HAProxy won't give on demand.
@@ -57,6 +63,7 @@ func (f *fakeHAProxy) serve(conn net.Conn) {
 		return
 	}
 	cmd := strings.TrimSuffix(strings.TrimPrefix(line, severityPrefix), "\n")
+	next := ""
 	if strings.HasSuffix(cmd, " <<") {
 		for {
 			l, err := r.ReadString('\n')
@@ -65,12 +72,23 @@ func (f *fakeHAProxy) serve(conn net.Conn) {
 			}
 			cmd += "\n" + strings.TrimSuffix(l, "\n")
 		}
+		// The line after a payload holds more commands (the end mark), sent
+		// in the same write; a client that sends none is not waited for.
+		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		next, _ = r.ReadString('\n')
 	}
 	// A line may hold several commands; the payload belongs to the last.
 	line, payload, _ := strings.Cut(cmd, "\n")
 	cmds := strings.Split(line, ";")
 	if payload != "" {
 		cmds[len(cmds)-1] += "\n" + payload
+	}
+	if next = strings.TrimSuffix(next, "\n"); next != "" {
+		cmds = append(cmds, strings.Split(next, ";")...)
+	}
+	marked := cmds[len(cmds)-1] == endMark
+	if marked {
+		cmds = cmds[:len(cmds)-1] // answered below; tests see only their commands
 	}
 	f.mu.Lock()
 	f.conns++
@@ -79,15 +97,22 @@ func (f *fakeHAProxy) serve(conn net.Conn) {
 	f.mu.Unlock()
 	var outs []string
 	for _, cmd := range cmds {
-		switch out := reply(cmd); out {
-		case closeNow:
+		out := reply(cmd)
+		switch short, isCut := strings.CutSuffix(out, cut); {
+		case out == closeNow:
 			return
-		case hang:
+		case out == hang:
 			<-f.done
+			return
+		case isCut:
+			conn.Write([]byte("\n" + strings.Join(append(outs, short), "\n\n")))
 			return
 		default:
 			outs = append(outs, out)
 		}
+	}
+	if marked {
+		outs = append(outs, versionReply)
 	}
 	conn.Write([]byte("\n" + strings.Join(outs, "\n\n") + "\n\n"))
 }

@@ -71,8 +71,9 @@ func (c *Client) push(ctx context.Context, name string, raw []byte) error {
 	return nil
 }
 
-// lineSize is what a command line takes in HAProxy's buffer.
-func (c *Client) lineSize(line string) int { return len(severityPrefix) + len(line) + 1 }
+// lineSize is what a command line takes in HAProxy's buffer, with the
+// severity prefix in front and the end mark after it.
+func (c *Client) lineSize(line string) int { return len(severityPrefix) + len(withEndMark(line)) + 1 }
 
 // load runs the transaction in three round trips: a check for an open
 // transaction, new (unless the store is known) and set, then commit with

@@ -237,7 +237,7 @@ func TestLargestAcceptedPayloadLoads(t *testing.T) {
 	size := func(b []byte) int {
 		s, err := sanitise(b)
 		must(t, err)
-		return len(severityPrefix) + len("set ssl cert "+c.Path("shop")+" <<\n") + len(s.pem) + 1
+		return c.lineSize("set ssl cert " + c.Path("shop") + " <<\n" + string(s.pem))
 	}
 	limit := defaultBufSize - sizeMargin
 	for {

@@ -135,12 +135,14 @@ func removeLine(list, path string) error {
 	if err != nil {
 		return err
 	}
-	kept := slices.DeleteFunc(lines(data), func(l string) bool { return lineFor(l, path) })
-	out := strings.Join(kept, "\n") + "\n"
-	if out == string(data) {
+	all := lines(data)
+	kept := slices.DeleteFunc(slices.Clone(all), func(l string) bool { return lineFor(l, path) })
+	if len(kept) == len(all) {
+		// Nothing to take out; a rewrite would turn a missing or empty
+		// list into a lone newline, which HAProxy refuses to start with.
 		return nil
 	}
-	return atomicfile.Write(list, []byte(out), mode)
+	return atomicfile.Write(list, []byte(strings.Join(kept, "\n")+"\n"), mode)
 }
 
 func readList(list string) ([]byte, os.FileMode, error) {

@@ -10,6 +10,40 @@ import (
 
 const lockedText = "Operations on certificates are currently locked"
 
+// endMark follows every command line. client-native returns whatever it
+// read when a read fails, trimmed of the empty line that ends a complete
+// reply, so a reply cut short reads like a complete shorter one: a crt-list
+// without its last lines, a serial without its last digits. HAProxy answers
+// commands in order, so the end mark's answer at the end shows that every
+// reply before it arrived whole.
+const endMark = "show version"
+
+// withEndMark appends endMark to cmd: after ';' on the same line, or, after
+// a payload, on the line after the empty line that ends the payload.
+func withEndMark(cmd string) string {
+	if !strings.Contains(cmd, "\n") {
+		return cmd + ";" + endMark
+	}
+	if !strings.HasSuffix(cmd, "\n") {
+		cmd += "\n"
+	}
+	return cmd + "\n" + endMark
+}
+
+// cutEndMark returns raw without the end mark's answer ("[6]: 2.6.12-1"),
+// and false when that answer is not there: the connection ended early.
+func cutEndMark(raw string) (string, bool) {
+	body, last := "", raw
+	if i := strings.LastIndex(raw, "\n\n"); i >= 0 {
+		body, last = raw[:i], raw[i+2:]
+	}
+	v, ok := strings.CutPrefix(last, "[6]: ")
+	if !ok || v == "" || v[0] < '0' || v[0] > '9' || strings.Contains(v, "\n") {
+		return "", false
+	}
+	return strings.TrimSpace(body), true
+}
+
 // parseReply strips the "[N]: " severity prefixes that client-native asks
 // for ("set severity-output number") and reports whether HAProxy flagged an
 // error (severity 0 to 3). Success messages from I/O handlers carry no prefix.

@@ -28,7 +28,7 @@ var safeName = regexp.MustCompile(`^[a-z0-9_][a-z0-9._-]*$`)
 // NewFile opens (and creates) the state directory.
 func NewFile(dir string) (*File, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "account"), filepath.Join(dir, "certs")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := atomicfile.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("open state dir: %w", err)
 		}
 	}
@@ -151,7 +151,7 @@ func (f *File) Put(r *Record) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save %s: %w", r.Name, err)
 	}
 	for kt, b := range r.Bundles {
