@@ -82,7 +82,7 @@ func New(opts Options, accountKey crypto.Signer) *Client {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hc, hints := instrument(opts.HTTPClient)
+	hc, hints := instrument(opts.HTTPClient, opts.Now)
 	tp, _ := acme.JWKThumbprint(accountKey.Public())
 	return &Client{
 		opts:  opts,
