@@ -209,8 +209,7 @@ func makeBundle(req Request, key crypto.Signer, der [][]byte) (*Bundle, error) {
 	if err := covers(leaf, req.Domains); err != nil {
 		return nil, err
 	}
-	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(key.Public()) {
+	if !certifies(leaf, key) {
 		return nil, errors.New("the leaf's public key is not the request key")
 	}
 	keyPEM, err := MarshalKey(key)
