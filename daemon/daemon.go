@@ -8,6 +8,7 @@ package daemon
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -27,7 +28,10 @@ import (
 type Issuer interface {
 	Issue(ctx context.Context, req issuer.Request) (*issuer.Bundle, error)
 	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*issuer.Window, time.Duration, error)
-	Revoke(ctx context.Context, leafDER []byte, reason int) error
+	// Revoke signs with certKey, the certificate's own key, for reason
+	// keyCompromise (the only signature Let's Encrypt takes for it), and with
+	// the account key otherwise.
+	Revoke(ctx context.Context, leafDER []byte, certKey crypto.Signer, reason int) error
 }
 
 // Store persists certificates and their history.

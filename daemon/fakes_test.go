@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -250,7 +251,7 @@ func (f *fakeIssuer) RenewalInfo(context.Context, *x509.Certificate) (*issuer.Wi
 	return nil, 0, issuer.ErrNoARI
 }
 
-func (f *fakeIssuer) Revoke(context.Context, []byte, int) error { return nil }
+func (f *fakeIssuer) Revoke(context.Context, []byte, crypto.Signer, int) error { return nil }
 
 func (f *fakeIssuer) count() int {
 	f.mu.Lock()

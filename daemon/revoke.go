@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -38,7 +39,12 @@ func (d *Daemon) Revoke(ctx context.Context, name string, reason int) error {
 			errs = append(errs, fmt.Errorf("revoke %s (%s): %w", name, kt, err))
 			continue
 		}
-		if err := d.opt.Issuer.Revoke(ctx, leaf.Raw, reason); err != nil {
+		key, err := issuer.ParseKey(b.PEM) // the bundle is leaf, chain, key
+		if err != nil {
+			errs = append(errs, fmt.Errorf("revoke %s (%s): %w", name, kt, err))
+			continue
+		}
+		if err := d.opt.Issuer.Revoke(ctx, leaf.Raw, key, reason); err != nil {
 			errs = append(errs, fmt.Errorf("revoke %s (%s, serial %x): %w", name, kt, leaf.SerialNumber, err))
 			continue
 		}

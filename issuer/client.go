@@ -5,6 +5,7 @@ package issuer
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func New(opts Options, accountKey crypto.Signer) *Client {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hc, hints := instrument(opts.HTTPClient)
+	hc, hints := instrument(opts.HTTPClient, opts.Now)
 	tp, _ := acme.JWKThumbprint(accountKey.Public())
 	return &Client{
 		opts:  opts,
@@ -223,15 +224,49 @@ func checkProfile(want string, offered map[acme.ProfileName]string) error {
 	return fmt.Errorf("%w: %q (offered: %s)", ErrUnknownProfile, want, list)
 }
 
-// Revoke revokes a certificate issued to this account. reason is an RFC 5280 CRL reason code.
-func (c *Client) Revoke(ctx context.Context, leafDER []byte, reason int) error {
-	if _, err := c.Register(ctx); err != nil {
+// Revoke revokes leafDER at the CA; reason is an RFC 5280 CRL reason code. RFC 8555
+// section 7.6 lets either the account key or the certificate's own key sign the request,
+// but Let's Encrypt accepts keyCompromise only with proof of the compromised key. So for
+// that reason the request is signed with certKey (which must be the leaf's key); for any
+// other, with the account key, and certKey may be nil.
+func (c *Client) Revoke(ctx context.Context, leafDER []byte, certKey crypto.Signer, reason int) error {
+	var signer crypto.Signer // nil: the account key
+	if reason == reasonKeyCompromise {
+		if err := holdsKey(leafDER, certKey); err != nil {
+			return &Error{op: "revoke (keyCompromise)", Err: err, Permanent: true}
+		}
+		signer = certKey
+	} else if _, err := c.Register(ctx); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	if err := c.acme.RevokeCert(ctx, nil, leafDER, acme.CRLReasonCode(reason)); err != nil {
+	if err := c.acme.RevokeCert(ctx, signer, leafDER, acme.CRLReasonCode(reason)); err != nil {
 		return classify("revoke", "", "", err)
 	}
 	return nil
+}
+
+// reasonKeyCompromise is the RFC 5280 CRL reason code keyCompromise.
+const reasonKeyCompromise = int(acme.CRLReasonKeyCompromise)
+
+// holdsKey checks that key is the private key of the certificate leafDER.
+func holdsKey(leafDER []byte, key crypto.Signer) error {
+	if key == nil {
+		return errors.New("the certificate's private key is needed to sign the request")
+	}
+	leaf, err := x509.ParseCertificate(leafDER)
+	if err != nil {
+		return fmt.Errorf("parse certificate: %w", err)
+	}
+	if !certifies(leaf, key) {
+		return fmt.Errorf("the key given is not the key of certificate %x", leaf.SerialNumber)
+	}
+	return nil
+}
+
+// certifies reports whether leaf certifies key's public key.
+func certifies(leaf *x509.Certificate, key crypto.Signer) bool {
+	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(key.Public())
 }

@@ -3,8 +3,13 @@ package issuer
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
+	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -36,6 +41,58 @@ func TestRetryAfterHintsPacePolling(t *testing.T) {
 	}
 	if p.interval <= 10*time.Millisecond {
 		t.Errorf("interval did not grow: %s", p.interval)
+	}
+}
+
+// TestRetryAfterMemoryIsBounded: every renewalInfo answer carries a Retry-After of hours,
+// for a URL of its own that no poll loop ever takes back. Asking about many certificates
+// must not grow the memory past its bound, and hints whose wait is over are dropped.
+func TestRetryAfterMemoryIsBounded(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/dir" {
+			fmt.Fprintf(w, `{"renewalInfo": %q}`, srv.URL+"/ari")
+			return
+		}
+		w.Header().Set("Retry-After", "21600")
+		fmt.Fprint(w, `{"suggestedWindow": {"start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"}}`)
+	}))
+	defer srv.Close()
+	var mu sync.Mutex
+	now := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c := New(Options{DirectoryURL: srv.URL + "/dir", Now: clock}, mustKey(t))
+	ask := func(serial int64) {
+		t.Helper()
+		leaf := &x509.Certificate{AuthorityKeyId: []byte{1, 2, 3}, SerialNumber: big.NewInt(serial)}
+		if _, retry, err := c.RenewalInfo(context.Background(), leaf); err != nil || retry != 6*time.Hour {
+			t.Fatalf("renewal info for serial %d: retry %s, %v", serial, retry, err)
+		}
+	}
+	hints := func() (n int, ari int) {
+		c.hints.mu.Lock()
+		defer c.hints.mu.Unlock()
+		for u := range c.hints.after {
+			if strings.Contains(u, "/ari/") {
+				ari++
+			}
+		}
+		return len(c.hints.after), ari
+	}
+	for i := range 1000 {
+		ask(int64(i + 1))
+	}
+	if n, _ := hints(); n > 300 {
+		t.Fatalf("Retry-After memory holds %d entries after 1000 renewalInfo requests; want a bound", n)
+	}
+	mu.Lock()
+	now = now.Add(7 * time.Hour) // every 6 h Retry-After is over
+	mu.Unlock()
+	for i := range 10 {
+		ask(int64(5000 + i))
+	}
+	if _, ari := hints(); ari > 10 {
+		t.Fatalf("%d renewalInfo hints kept after their Retry-After ended; want only the 10 new ones", ari)
 	}
 }
 

@@ -23,6 +23,13 @@ type Request struct {
 	Key     crypto.Signer // optional: the user's own key; nil → a fresh key of KeyType
 	// Challenge is "http-01" (the default when empty) or "dns-01".
 	Challenge string
+	// Replaces is the certificate this order renews, if any. Where the CA offers ARI, the
+	// order names it in "replaces" (RFC 9773 section 5), so that the CA links the two and
+	// Let's Encrypt exempts the renewal from some rate limits. It needs the certificate's
+	// authority key identifier; without one, or at a CA without ARI, it is ignored. When
+	// the CA refuses the link (already replaced, another account's certificate), the order
+	// is placed again without it rather than failing the renewal.
+	Replaces *x509.Certificate
 }
 
 // Bundle is an issued certificate with its key.
@@ -51,7 +58,7 @@ func (c *Client) Issue(ctx context.Context, req Request) (*Bundle, error) {
 	start := c.opts.Now()
 	log := c.log.With("cert", req.Name)
 
-	order, err := c.acme.AuthorizeOrder(ctx, acme.DomainIDs(req.Domains...), c.orderOptions()...)
+	order, err := c.newOrder(ctx, req)
 	if err != nil {
 		return nil, c.fail("order", req, "", err)
 	}
@@ -209,8 +216,7 @@ func makeBundle(req Request, key crypto.Signer, der [][]byte) (*Bundle, error) {
 	if err := covers(leaf, req.Domains); err != nil {
 		return nil, err
 	}
-	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(key.Public()) {
+	if !certifies(leaf, key) {
 		return nil, errors.New("the leaf's public key is not the request key")
 	}
 	keyPEM, err := MarshalKey(key)

@@ -45,7 +45,7 @@ func TestIssueValidatesEveryNameAndRevokes(t *testing.T) {
 	if pendingHits(e) < 2 {
 		t.Error("with authz reuse off, both names must have been validated over http-01")
 	}
-	if err := c.Revoke(ctxT(t), b.Leaf.Raw, 4); err != nil {
+	if err := c.Revoke(ctxT(t), b.Leaf.Raw, nil, 4); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/acme"
@@ -28,4 +29,25 @@ func (c *Client) RolloverKey(ctx context.Context, newKey crypto.Signer) error {
 	}
 	c.thumbprint, _ = acme.JWKThumbprint(newKey.Public())
 	return nil
+}
+
+// ErrNoAccount: the CA holds no account for the key.
+var ErrNoAccount = errors.New("the CA has no account for this key")
+
+// Lookup asks the CA for the account of the client's key without creating one (newAccount
+// with onlyReturnExisting), and returns ErrNoAccount when there is none. After a rollover
+// whose answer was lost, looking up the new key tells whether the CA applied it.
+func (c *Client) Lookup(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	acct, err := c.acme.GetReg(ctx, "")
+	switch {
+	case errors.Is(err, acme.ErrNoAccount):
+		return "", ErrNoAccount
+	case err != nil:
+		return "", classify("look up account at "+c.opts.DirectoryURL, "", "", deactivated(err))
+	case acct.Status == acme.StatusDeactivated || acct.Status == acme.StatusRevoked:
+		return "", ErrAccountDeactivated
+	}
+	return acct.URI, nil
 }

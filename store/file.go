@@ -15,7 +15,7 @@ import (
 
 // File keeps state in a directory:
 //
-//	<dir>/account/key.pem, account.json
+//	<dir>/account/key.pem, account.json, key.next.pem (only while a key rollover is unsettled)
 //	<dir>/certs/<name>/state.json, <key type>.pem
 //
 // Every write is atomic, keys are 0600 and directories 0700.
@@ -70,6 +70,40 @@ func (f *File) SaveAccount(a *Account) error {
 	}
 	return nil
 }
+
+// SaveNextAccountKey keeps keyPEM, the key a rollover is about to give the account, in
+// account/key.next.pem (0600). It is written before the CA is asked, so that a timeout, a
+// crash or a failed save cannot lose the key the CA may have applied; whoever finds it
+// later asks the CA which key it knows, then promotes it with SaveAccount or drops it.
+func (f *File) SaveNextAccountKey(keyPEM []byte) error {
+	if err := atomicfile.Write(f.NextAccountKeyPath(), keyPEM, 0o600); err != nil {
+		return fmt.Errorf("save next account key: %w", err)
+	}
+	return nil
+}
+
+// NextAccountKey loads the key of an unsettled rollover, or ErrNotFound.
+func (f *File) NextAccountKey() ([]byte, error) {
+	key, err := os.ReadFile(f.NextAccountKeyPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("load next account key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load next account key: %w", err)
+	}
+	return key, nil
+}
+
+// DropNextAccountKey removes the key of a settled rollover.
+func (f *File) DropNextAccountKey() error {
+	if err := atomicfile.Remove(f.NextAccountKeyPath()); err != nil {
+		return fmt.Errorf("drop next account key: %w", err)
+	}
+	return nil
+}
+
+// NextAccountKeyPath is where SaveNextAccountKey writes, for messages to the operator.
+func (f *File) NextAccountKeyPath() string { return filepath.Join(f.dir, "account", "key.next.pem") }
 
 func (f *File) certDir(name string) (string, error) {
 	if !safeName.MatchString(name) || strings.Contains(name, "..") {

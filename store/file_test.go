@@ -84,3 +84,25 @@ func TestFileAccount(t *testing.T) {
 		t.Fatalf("Account() = %+v, %v", a, err)
 	}
 }
+
+func TestFileNextAccountKey(t *testing.T) {
+	f, _ := NewFile(t.TempDir())
+	if _, err := f.NextAccountKey(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("NextAccountKey() with none = %v, want ErrNotFound", err)
+	}
+	if err := f.SaveNextAccountKey([]byte("N")); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := f.NextAccountKey(); err != nil || string(k) != "N" {
+		t.Fatalf("NextAccountKey() = %q, %v", k, err)
+	}
+	if st, err := os.Stat(f.NextAccountKeyPath()); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("next key file: %v, %v; want mode 0600", st, err)
+	}
+	if err := f.DropNextAccountKey(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.NextAccountKey(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("NextAccountKey() after drop = %v, want ErrNotFound", err)
+	}
+}

@@ -46,6 +46,7 @@ type CA struct {
 	mgmt   *http.Server
 	dns    *challtestsrv.ChallSrv
 	client *http.Client
+	tls    *tls.Config
 	orders atomic.Int64
 }
 
@@ -68,7 +69,7 @@ func Start(opts Options) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testca: tls: %w", err)
 	}
-	c := &CA{RootsPEM: rootsPEM}
+	c := &CA{RootsPEM: rootsPEM, tls: tlsConf}
 	c.client, err = trustingClient(rootsPEM)
 	if err != nil {
 		return nil, err

@@ -18,18 +18,31 @@ import (
 
 // newIssuer loads or creates the account key and registers the account,
 // retrying while the CA is unreachable; a refusal that retrying cannot fix
-// (terms not accepted, EAB missing, unknown profile) stops hotcert.
+// (terms not accepted, EAB missing, unknown profile) stops hotcert. A key
+// rollover left unsettled is settled first.
 func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *http.Client, solver issuer.Solver, log *slog.Logger) (*issuer.Client, error) {
-	key, err := accountKey(cfg, st)
-	if err != nil {
-		return nil, err
-	}
 	opts := issuer.Options{
 		DirectoryURL: cfg.ACME.Directory, Email: cfg.ACME.Email, AcceptTerms: cfg.ACME.AcceptTerms,
 		Profile: cfg.ACME.Profile, HTTPClient: hc, Solver: solver, Logger: log.With("component", "issuer"),
 	}
 	if cfg.ACME.EAB.KeyID != "" {
 		opts.EAB = &issuer.EAB{KeyID: cfg.ACME.EAB.KeyID, HMACKey: cfg.ACME.EAB.HMACKey}
+	}
+	if cfg.ACME.AccountKey == "" {
+		sctx, cancel := context.WithTimeout(ctx, registerWait)
+		err := settleNextKey(sctx, st, opts)
+		cancel()
+		if errors.Is(err, errUnsettled) {
+			// Starting matters more: HAProxy keeps getting what hotcert has. The next
+			// start or rollover asks again.
+			log.Warn("ACME account: starting with the key in use before the rollover", "err", err)
+		} else if err != nil {
+			return nil, fmt.Errorf("ACME account: %w", err)
+		}
+	}
+	key, err := accountKey(cfg, st)
+	if err != nil {
+		return nil, err
 	}
 	if opts.DNSSolver, err = dnsSolver(cfg, log); err != nil {
 		return nil, err
