@@ -354,3 +354,28 @@ func startRigLoaders(t *testing.T, st *fakeStore, edit func(*Options), lbs ...Lo
 		}
 	})
 }
+
+// TestRenewalNamesWhatItReplaces (defect 10): a renewal's order carries the
+// certificate it replaces, and a first issuance carries none.
+func TestRenewalNamesWhatItReplaces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startRig(t, newFakeStore(), func(o *Options) {
+			o.Issuer = &fakeIssuer{tb: t, now: time.Now, lifetime: 6 * 24 * time.Hour}
+		})
+		defer r.stop()
+		r.d.SetDesired(desired(cert("a", "a.test")))
+		settle()
+		first, _ := LeafOf(r.st.get("a").Bundles["ecdsa-p256"].PEM)
+		time.Sleep(3*24*time.Hour + time.Minute)
+		settle()
+		if n := r.iss.count(); n != 2 {
+			t.Fatalf("orders = %d, want an issuance and a renewal", n)
+		}
+		if rp := r.iss.orders[0].Replaces; rp != nil {
+			t.Fatalf("the first issuance replaces serial %v", rp.SerialNumber)
+		}
+		if rp := r.iss.orders[1].Replaces; rp == nil || rp.SerialNumber.Cmp(first.SerialNumber) != 0 {
+			t.Fatalf("the renewal replaces %v, want serial %v", rp, first.SerialNumber)
+		}
+	})
+}

@@ -118,6 +118,11 @@ func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Ti
 func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record) error {
 	for _, kt := range kts {
 		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: string(kt), Challenge: c.Challenge}
+		if old, ok := rec.Bundles[string(kt)]; ok && slices.Equal(rec.Domains, c.Domains) {
+			// A renewal names what it replaces (ARI): Let's Encrypt exempts
+			// such orders from its new-order rate limits.
+			req.Replaces, _ = leafOf(old.PEM)
+		}
 		if c.KeyFile != "" {
 			pemKey, err := os.ReadFile(c.KeyFile)
 			if err != nil {
