@@ -6,30 +6,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/hotcert/hotcert/internal/bundle"
 )
 
-// KeyType is the kind of private key a certificate is issued for.
-type KeyType string
+// KeyType is the kind of private key a certificate is issued for; its one
+// home is package bundle.
+type KeyType = bundle.KeyType
 
 // The key types a domains file may name.
 const (
-	ECDSAP256 KeyType = "ecdsa-p256"
-	ECDSAP384 KeyType = "ecdsa-p384"
-	RSA2048   KeyType = "rsa2048"
-	RSA3072   KeyType = "rsa3072"
-	RSA4096   KeyType = "rsa4096"
+	ECDSAP256 = bundle.ECDSAP256
+	ECDSAP384 = bundle.ECDSAP384
+	RSA2048   = bundle.RSA2048
+	RSA3072   = bundle.RSA3072
+	RSA4096   = bundle.RSA4096
 )
-
-// IsRSA tells RSA key types from ECDSA ones.
-func (k KeyType) IsRSA() bool { return strings.HasPrefix(string(k), "rsa") }
-
-func (k KeyType) known() bool {
-	switch k {
-	case ECDSAP256, ECDSAP384, RSA2048, RSA3072, RSA4096:
-		return true
-	}
-	return false
-}
 
 // Challenge types a certificate may use.
 const (

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/hotcert/hotcert/internal/bundle"
 )
 
 var certificateName = regexp.MustCompile(`^[a-z0-9_][a-z0-9._-]*$`)
@@ -40,7 +42,7 @@ func (d *Domains) Validate() error {
 // by the other, forever.
 func checkStoreNames(r *reporter, names map[string]string) {
 	for name, path := range names {
-		base, kt, ok := cutKeyType(name)
+		base, kt, ok := bundle.Split(name)
 		if !ok {
 			continue
 		}
@@ -49,16 +51,6 @@ func checkStoreNames(r *reporter, names map[string]string) {
 				name, kt, base, other, r.at(other))
 		}
 	}
-}
-
-// cutKeyType splits "shop.rsa2048" into "shop" and its key type.
-func cutKeyType(name string) (base string, kt KeyType, ok bool) {
-	i := strings.LastIndexByte(name, '.')
-	if i <= 0 {
-		return "", "", false
-	}
-	kt = KeyType(name[i+1:])
-	return name[:i], kt, kt.known()
 }
 
 // at says where path was written, for messages that name a second place.
@@ -143,7 +135,7 @@ func (c *Certificate) validateKeyTypes(r *reporter, path string) {
 	var ecdsa, rsa int
 	for i, k := range c.KeyTypes {
 		switch {
-		case !k.known():
+		case !k.Known():
 			r.add(elemField(r, field, i), "%q is not one of %s, %s, %s, %s, %s", k, ECDSAP256, ECDSAP384, RSA2048, RSA3072, RSA4096)
 		case k.IsRSA():
 			rsa++

@@ -4,12 +4,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
-	"unsafe"
-	"weak"
+
+	"github.com/hotcert/hotcert/internal/bundle"
 
 	"github.com/hotcert/hotcert/store"
 )
@@ -43,7 +42,7 @@ func (m *memo) loadLocked() error {
 	}
 	m.recs = make(map[string]*store.Record, len(list))
 	for _, r := range list {
-		m.recs[r.Name] = r
+		m.recs[r.Name] = withLeaves(r)
 	}
 	return nil
 }
@@ -130,7 +129,7 @@ func (m *memo) putLocked(r *store.Record) error {
 		return err
 	}
 	if m.recs != nil {
-		m.recs[r.Name] = r.Clone()
+		m.recs[r.Name] = withLeaves(r.Clone())
 	}
 	return nil
 }
@@ -146,66 +145,26 @@ func (m *memo) Delete(name string) error {
 	return nil
 }
 
-// leafAddr names a PEM slice by its memory, not its content: hashing
-// 10,000 bundles at each pass would cost what parsing them costs.
-type leafAddr struct {
-	p uintptr
-	n int
+// leafOf is the bundle's parsed leaf. The memo parses every bundle once,
+// when it loads or stores the record, so this parses only bundles that
+// never went through it.
+func leafOf(b store.Bundle) (*x509.Certificate, error) {
+	if b.Leaf != nil {
+		return b.Leaf, nil
+	}
+	return bundle.Leaf(b.PEM)
 }
 
-// parsedLeaf holds a weak pointer to the bundle it was parsed from: the memo
-// never keeps a replaced bundle alive, and an entry whose bundle died no
-// longer matches, even if a new bundle is later allocated at its address.
-type parsedLeaf struct {
-	from   weak.Pointer[byte]
-	leaf   *x509.Certificate
-	serial string // hex, as the status shows it
-	err    error
-}
-
-var leaves = struct {
-	sync.RWMutex
-	m map[leafAddr]parsedLeaf
-}{m: map[leafAddr]parsedLeaf{}}
-
-// leafOf is LeafOf, parsed once per bundle. Bundles are never modified in
-// place (a new certificate is a new slice), which is what makes the memory
-// of a slice a valid name for its content.
-func leafOf(bundle []byte) (*x509.Certificate, error) {
-	pl := parse(bundle)
-	return pl.leaf, pl.err
-}
-
-func parse(bundle []byte) parsedLeaf {
-	if len(bundle) == 0 {
-		_, err := LeafOf(bundle)
-		return parsedLeaf{err: err}
+// withLeaves parses the leaf of every bundle of r that lacks it. r must be
+// the memo's own copy.
+func withLeaves(r *store.Record) *store.Record {
+	for kt, b := range r.Bundles {
+		if b.Leaf == nil {
+			if leaf, err := bundle.Leaf(b.PEM); err == nil {
+				b.Leaf = leaf
+				r.Bundles[kt] = b
+			}
+		}
 	}
-	p := unsafe.SliceData(bundle)
-	k := leafAddr{p: uintptr(unsafe.Pointer(p)), n: len(bundle)}
-	leaves.RLock()
-	pl, ok := leaves.m[k]
-	leaves.RUnlock()
-	if ok && pl.from.Value() == p {
-		return pl
-	}
-	pl = parsedLeaf{from: weak.Make(p)}
-	if pl.leaf, pl.err = LeafOf(bundle); pl.err == nil {
-		pl.serial = pl.leaf.SerialNumber.Text(16)
-	}
-	leaves.Lock()
-	leaves.m[k] = pl
-	leaves.Unlock()
-	runtime.AddCleanup(p, forgetLeaf, k)
-	return pl
-}
-
-// forgetLeaf drops the entry of a collected bundle, unless a new bundle at
-// the same address has taken its place meanwhile.
-func forgetLeaf(k leafAddr) {
-	leaves.Lock()
-	defer leaves.Unlock()
-	if pl, ok := leaves.m[k]; ok && pl.from.Value() == nil {
-		delete(leaves.m, k)
-	}
+	return r
 }

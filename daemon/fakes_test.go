@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/runtime"
 	"github.com/hotcert/hotcert/store"
@@ -155,8 +156,8 @@ func newFakeLoader(name string) *fakeLoader {
 
 func (l *fakeLoader) Name() string { return l.name }
 
-func (l *fakeLoader) Push(_ context.Context, name string, bundle []byte) error {
-	leaf, err := LeafOf(bundle)
+func (l *fakeLoader) Push(_ context.Context, name string, pemData []byte) error {
+	leaf, err := bundle.Leaf(pemData)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 )
 
 // errLocked stands for a refusal of the whole instance (another writer's
@@ -365,7 +366,7 @@ func TestRenewalNamesWhatItReplaces(t *testing.T) {
 		defer r.stop()
 		r.d.SetDesired(desired(cert("a", "a.test")))
 		settle()
-		first, _ := LeafOf(r.st.get("a").Bundles["ecdsa-p256"].PEM)
+		first, _ := bundle.Leaf(r.st.get("a").Bundles["ecdsa-p256"].PEM)
 		time.Sleep(3*24*time.Hour + time.Minute)
 		settle()
 		if n := r.iss.count(); n != 2 {

@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -67,7 +68,7 @@ func TestLoopIssuesPushesThenRests(t *testing.T) {
 			if rec == nil {
 				t.Fatalf("%s not stored", n)
 			}
-			leaf, _ := LeafOf(rec.Bundles["ecdsa-p256"].PEM)
+			leaf, _ := bundle.Leaf(rec.Bundles["ecdsa-p256"].PEM)
 			if got := r.lbs[0].served(n); got == nil || got.Cmp(leaf.SerialNumber) != 0 {
 				t.Fatalf("%s: HAProxy serves %v, store holds %v", n, got, leaf.SerialNumber)
 			}

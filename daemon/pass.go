@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -158,7 +159,7 @@ func (d *Daemon) prune(want map[string]bool, start uint64) {
 
 func stillServed(name string, srv served) bool {
 	for _, loaded := range srv {
-		for _, sn := range storesOf(name) {
+		for _, sn := range bundle.Names(name) {
 			if _, ok := loaded[sn]; ok {
 				return true
 			}

@@ -1,15 +1,13 @@
 package daemon
 
 import (
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"math/big"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/store"
 )
@@ -55,17 +53,12 @@ func specOf(c configs.Certificate) string {
 	return strings.Join(c.Domains, ",") + "|" + strings.Join(kts, ",") + "|" + c.KeyFile
 }
 
-// storeNames are the HAProxy store names of a certificate: the first key type
-// takes the certificate's name, further ones (dual certificates) add theirs,
-// so that adding an RSA fallback never renames the ECDSA store.
-func storeNames(c configs.Certificate) map[string]string {
+// bundleNames are the names HAProxy knows a certificate's bundles by, by
+// key type (see bundle.Name).
+func bundleNames(c configs.Certificate) map[string]string {
 	out := make(map[string]string, len(c.KeyTypes))
 	for i, kt := range c.KeyTypes {
-		n := c.Name
-		if i > 0 {
-			n += "." + string(kt)
-		}
-		out[string(kt)] = n
+		out[string(kt)] = bundle.Name(c.Name, i, kt)
 	}
 	return out
 }
@@ -135,7 +128,7 @@ func nextRenewal(rec *store.Record) (time.Time, string) {
 	var at time.Time
 	why := "a third of the lifetime left"
 	for _, b := range rec.Bundles {
-		leaf, err := leafOf(b.PEM)
+		leaf, err := leafOf(b)
 		if err != nil {
 			return time.Time{}, "stored bundle is unreadable"
 		}
@@ -165,21 +158,18 @@ func pushNeeded(c configs.Certificate, rec *store.Record, srv served) string {
 			continue
 		}
 		for i, kt := range c.KeyTypes {
-			leaf, err := leafOf(rec.Bundles[string(kt)].PEM)
+			leaf, err := leafOf(rec.Bundles[string(kt)])
 			if err != nil {
 				continue
 			}
-			sn := c.Name
-			if i > 0 {
-				sn += "." + string(kt)
-			}
-			if s, ok := loaded[sn]; !ok || s.Cmp(leaf.SerialNumber) != 0 {
-				return inst + " does not serve the stored " + sn
+			bn := bundle.Name(c.Name, i, kt)
+			if s, ok := loaded[bn]; !ok || s.Cmp(leaf.SerialNumber) != 0 {
+				return inst + " does not serve the stored " + bn
 			}
 		}
-		// c.Name is the first key type's store, never stale; the others are.
-		for _, kt := range keyTypeNames {
-			if slices.Contains(c.KeyTypes[1:], configs.KeyType(kt)) {
+		// c.Name is the first key type's bundle, never stale; the others are.
+		for _, kt := range allKeyTypes {
+			if slices.Contains(c.KeyTypes[1:], kt) {
 				continue
 			}
 			sn := append(append(append(buf[:0], c.Name...), '.'), kt...)
@@ -191,34 +181,19 @@ func pushNeeded(c configs.Certificate, rec *store.Record, srv served) string {
 	return ""
 }
 
-// staleStore reports a store of this certificate that its definition no
+// staleBundle reports a bundle of this certificate that its definition no
 // longer has, e.g. the RSA half of a dual certificate that became single.
-func staleStore(cert, sn string, want map[string]string) bool {
-	if sn != cert && !strings.HasPrefix(sn, cert+".") {
-		return false
-	}
+func staleBundle(cert, bn string, want map[string]string) bool {
 	for _, w := range want {
-		if w == sn {
+		if w == bn {
 			return false
 		}
 	}
-	kt := strings.TrimPrefix(sn, cert+".")
-	return sn == cert || slices.Contains(keyTypeNames, kt)
+	base, _, ok := bundle.Split(bn)
+	return bn == cert || ok && base == cert
 }
 
-var keyTypeNames = []string{"ecdsa-p256", "ecdsa-p384", "rsa2048", "rsa3072", "rsa4096"}
-
-// storesOf lists every store name a certificate can have. Looking these up
-// is what keeps a pass linear: scanning all loaded stores for each
-// certificate costs 10^8 comparisons with 10,000 certificates.
-func storesOf(cert string) []string {
-	out := make([]string, 0, 1+len(keyTypeNames))
-	out = append(out, cert)
-	for _, kt := range keyTypeNames {
-		out = append(out, cert+"."+kt)
-	}
-	return out
-}
+var allKeyTypes = bundle.KeyTypes()
 
 func earliest(ts ...time.Time) time.Time {
 	var out time.Time
@@ -228,21 +203,4 @@ func earliest(ts ...time.Time) time.Time {
 		}
 	}
 	return out
-}
-
-// ErrNoCertificate is returned for a bundle without a certificate.
-var ErrNoCertificate = errors.New("bundle has no certificate")
-
-// LeafOf parses the first certificate of a PEM bundle.
-func LeafOf(bundle []byte) (*x509.Certificate, error) {
-	for rest := bundle; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return nil, ErrNoCertificate
-		}
-		if b.Type == "CERTIFICATE" {
-			return x509.ParseCertificate(b.Bytes)
-		}
-	}
 }

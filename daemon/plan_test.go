@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -117,33 +118,42 @@ func TestDecideIsStable(t *testing.T) {
 
 func TestStoreNamesKeepTheFirstKeyTypeUnsuffixed(t *testing.T) {
 	c := configs.Certificate{Name: "shop", KeyTypes: []configs.KeyType{"ecdsa-p256", "rsa2048"}}
-	got := storeNames(c)
+	got := bundleNames(c)
 	if got["ecdsa-p256"] != "shop" || got["rsa2048"] != "shop.rsa2048" || len(got) != 2 {
-		t.Fatalf("storeNames = %v", got)
+		t.Fatalf("bundleNames = %v", got)
 	}
 }
 
-func TestLeafOfMemoMatchesParse(t *testing.T) {
-	b, serial := makeBundle(t, []string{"a.test"}, time.Now(), time.Now().Add(time.Hour))
-	for range 2 {
-		leaf, err := leafOf(b)
-		if err != nil || leaf.SerialNumber.Cmp(serial) != 0 {
-			t.Fatalf("leafOf = %v, %v; want serial %v", leaf, err, serial)
-		}
+// TestMemoParsesEachLeafOnce: records come out of the memo with their
+// leaves parsed, so a pass never parses x509.
+func TestMemoParsesEachLeafOnce(t *testing.T) {
+	c := cert("a", "a.test")
+	rec, serial := validRecord(t, c, time.Now())
+	m := newMemo(newFakeStore(rec))
+	recs, err := m.snapshot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Same length, other content, other memory: parsed on its own.
-	c, serial2 := makeBundle(t, []string{"a.test"}, time.Now(), time.Now().Add(time.Hour))
-	if leaf, err := leafOf(c); err != nil || leaf.SerialNumber.Cmp(serial2) != 0 {
-		t.Fatalf("second bundle: %v, %v", leaf, err)
+	leaf := recs["a"].Bundles["ecdsa-p256"].Leaf
+	if leaf == nil || leaf.SerialNumber.Cmp(serial) != 0 {
+		t.Fatalf("loaded leaf = %v, want serial %v", leaf, serial)
 	}
-	if _, err := leafOf([]byte("junk")); err == nil {
+	put, _ := validRecord(t, c, time.Now())
+	if err := m.Put(put); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := m.Get("a")
+	if got.Bundles["ecdsa-p256"].Leaf == nil {
+		t.Fatal("a stored record's leaf is not parsed")
+	}
+	if _, err := leafOf(store.Bundle{PEM: []byte("junk")}); err == nil {
 		t.Fatal("junk parsed")
 	}
 }
 
 func notAfter(t *testing.T, r *store.Record) time.Time {
 	t.Helper()
-	leaf, err := LeafOf(r.Bundles["ecdsa-p256"].PEM)
+	leaf, err := bundle.Leaf(r.Bundles["ecdsa-p256"].PEM)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -24,7 +25,7 @@ func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
 	if err != nil {
 		return err
 	}
-	names := storeNames(c)
+	names := bundleNames(c)
 	var wg sync.WaitGroup
 	errs := make([]error, len(d.opt.Loaders))
 	for i, l := range d.opt.Loaders {
@@ -63,7 +64,7 @@ func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, n
 	loaded, _ := l.Loaded(ctx)
 	for kt, sn := range names {
 		b, ok := bundles[kt]
-		if !ok || serves(loaded, sn, b.PEM) {
+		if !ok || serves(loaded, sn, b) {
 			continue
 		}
 		sent = true
@@ -86,9 +87,9 @@ func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, n
 	return err
 }
 
-func serves(loaded map[string]*big.Int, sn string, bundle []byte) bool {
-	s, ok := loaded[sn]
-	leaf, err := leafOf(bundle)
+func serves(loaded map[string]*big.Int, bn string, b store.Bundle) bool {
+	s, ok := loaded[bn]
+	leaf, err := leafOf(b)
 	return ok && err == nil && s.Cmp(leaf.SerialNumber) == 0
 }
 
@@ -103,7 +104,7 @@ func (d *Daemon) dropStale(ctx context.Context, l Loader, cert string, want map[
 	var errs []error
 	dropped := false
 	for sn := range loaded {
-		if staleStore(cert, sn, want) {
+		if staleBundle(cert, sn, want) {
 			dropped = true
 			if err := l.Remove(ctx, sn); err != nil {
 				errs = append(errs, fmt.Errorf("remove %s from %s: %w", sn, l.Name(), err))
@@ -161,22 +162,19 @@ func (d *Daemon) dropAll(ctx context.Context, l Loader, rec *store.Record) error
 		}
 	}
 	if err != nil {
-		for _, sn := range storesOf(rec.Name) {
+		for _, sn := range bundle.Names(rec.Name) {
 			_ = l.Remove(ctx, sn) // fails past the file edit; reported below
 		}
 		return fmt.Errorf("remove %s from %s: files cleaned, but it did not answer: %w", rec.Name, l.Name(), err)
 	}
 	var names []string
 	for sn := range loaded {
-		if staleStore(rec.Name, sn, nil) {
+		if staleBundle(rec.Name, sn, nil) {
 			names = append(names, sn)
 		}
 	}
 	for i, kt := range rec.KeyTypes {
-		sn := rec.Name
-		if i > 0 {
-			sn += "." + kt
-		}
+		sn := bundle.Name(rec.Name, i, bundle.KeyType(kt))
 		if _, ok := loaded[sn]; !ok {
 			names = append(names, sn)
 		}

@@ -34,7 +34,7 @@ func (d *Daemon) Revoke(ctx context.Context, name string, reason int) error {
 	var errs []error
 	revoked := 0
 	for kt, b := range rec.Bundles {
-		leaf, err := LeafOf(b.PEM)
+		leaf, err := leafOf(b)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("revoke %s (%s): %w", name, kt, err))
 			continue

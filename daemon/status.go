@@ -127,9 +127,9 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, sr
 func (d *Daemon) noteRecord(s *CertStatus, c configs.Certificate, rec *store.Record) (serial *big.Int) {
 	s.Attempts, s.LastError, s.NextAttempt = rec.Attempts, rec.LastError, rec.NextAttempt
 	if b, ok := rec.Bundles[string(c.KeyTypes[0])]; ok {
-		if pl := parse(b.PEM); pl.err == nil {
-			s.NotBefore, s.NotAfter, s.Serial = pl.leaf.NotBefore, pl.leaf.NotAfter, pl.serial
-			serial = pl.leaf.SerialNumber
+		if leaf, err := leafOf(b); err == nil {
+			s.NotBefore, s.NotAfter, s.Serial = leaf.NotBefore, leaf.NotAfter, leaf.SerialNumber.Text(16)
+			serial = leaf.SerialNumber
 		}
 	}
 	if len(rec.Bundles) > 0 {

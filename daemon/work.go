@@ -117,11 +117,11 @@ func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Ti
 // bundles all carry the record's names.
 func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record) error {
 	for _, kt := range kts {
-		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: string(kt), Challenge: c.Challenge}
+		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: kt, Challenge: c.Challenge}
 		if old, ok := rec.Bundles[string(kt)]; ok && slices.Equal(rec.Domains, c.Domains) {
 			// A renewal names what it replaces (ARI): Let's Encrypt exempts
 			// such orders from its new-order rate limits.
-			req.Replaces, _ = leafOf(old.PEM)
+			req.Replaces, _ = leafOf(old)
 		}
 		if c.KeyFile != "" {
 			pemKey, err := os.ReadFile(c.KeyFile)
@@ -213,7 +213,7 @@ func (d *Daemon) refresh(ctx context.Context, c configs.Certificate) error {
 	asked, failed := 0, false
 	checkAt := now.Add(24 * time.Hour)
 	for _, b := range rec.Bundles {
-		leaf, err := LeafOf(b.PEM)
+		leaf, err := leafOf(b)
 		if err != nil {
 			return fmt.Errorf("renewal information for %s: %w", c.Name, err)
 		}

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"testing"
+
+	"github.com/hotcert/hotcert/internal/bundle"
 )
 
 func pemOf(t *testing.T, typ string, der []byte) []byte {
@@ -40,7 +42,7 @@ func TestParseKey(t *testing.T) {
 	tests := []struct {
 		name    string
 		pem     []byte
-		want    string
+		want    bundle.KeyType
 		wantErr error
 	}{
 		{"pkcs8 rsa2048", pkcs8(t, rsa2048), "rsa2048", nil},
@@ -67,7 +69,7 @@ func TestParseKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := KeyTypeOf(k); got != tt.want {
+			if got := bundle.KeyTypeOf(k); got != tt.want {
 				t.Fatalf("KeyTypeOf = %q, want %q", got, tt.want)
 			}
 		})
@@ -80,16 +82,16 @@ func TestParseKey(t *testing.T) {
 }
 
 func TestGenerateMarshalRoundTrip(t *testing.T) {
-	for _, typ := range []string{"", KeyECDSAP256, KeyECDSAP384, KeyRSA2048} {
+	for _, typ := range []bundle.KeyType{"", bundle.ECDSAP256, bundle.ECDSAP384, bundle.RSA2048} {
 		k, err := GenerateKey(typ)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := typ
 		if want == "" {
-			want = KeyECDSAP256
+			want = bundle.ECDSAP256
 		}
-		if got := KeyTypeOf(k); got != want {
+		if got := bundle.KeyTypeOf(k); got != want {
 			t.Errorf("GenerateKey(%q) made %q", typ, got)
 		}
 		p, err := MarshalKey(k)

@@ -12,15 +12,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/bundle"
+
 	"golang.org/x/crypto/acme"
 )
 
 // Request asks for one certificate.
 type Request struct {
-	Name    string        // certificate name, for errors and logs
-	Domains []string      // the first one becomes the subject CN when it fits
-	KeyType string        // "ecdsa-p256" (default) | "ecdsa-p384" | "rsa2048" | "rsa3072" | "rsa4096"
-	Key     crypto.Signer // optional: the user's own key; nil → a fresh key of KeyType
+	Name    string         // certificate name, for errors and logs
+	Domains []string       // the first one becomes the subject CN when it fits
+	KeyType bundle.KeyType // ecdsa-p256 when empty
+	Key     crypto.Signer  // optional: the user's own key; nil → a fresh key of KeyType
 	// Challenge is "http-01" (the default when empty) or "dns-01".
 	Challenge string
 	// Replaces is the certificate this order renews, if any. Where the CA offers ARI, the

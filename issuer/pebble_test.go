@@ -19,10 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/bundle"
+
+	"golang.org/x/crypto/acme"
+
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/issuer/http01"
 	"github.com/hotcert/hotcert/testca"
-	"golang.org/x/crypto/acme"
 )
 
 // env is a running Pebble with an http-01 responder on the port its VA dials.
@@ -119,7 +122,7 @@ func verify(t *testing.T, e *env, b *issuer.Bundle, domains []string, keyType st
 			t.Errorf("chain does not verify for %s: %v", d, err)
 		}
 	}
-	if got := issuer.KeyTypeOf(b.Key); got != keyType {
+	if got := bundle.KeyTypeOf(b.Key); string(got) != keyType {
 		t.Errorf("bundle key type %q, want %q", got, keyType)
 	}
 	if !b.Leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(b.Key.Public()) {
@@ -139,7 +142,7 @@ func TestIssueKeyTypes(t *testing.T) {
 		t.Run(kt, func(t *testing.T) {
 			t.Parallel()
 			domains := []string{fmt.Sprintf("kt%d.example.com", i), fmt.Sprintf("www.kt%d.example.com", i)}
-			b, err := c.Issue(ctxT(t), issuer.Request{Name: kt, Domains: domains, KeyType: kt})
+			b, err := c.Issue(ctxT(t), issuer.Request{Name: kt, Domains: domains, KeyType: bundle.KeyType(kt)})
 			if err != nil {
 				t.Fatal(err)
 			}

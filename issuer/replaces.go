@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/hotcert/hotcert/internal/bundle"
+
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/cryptosigner"
 	"golang.org/x/crypto/acme"
@@ -128,10 +130,10 @@ func (c *Client) fetchNonce(ctx context.Context, url string) (string, error) {
 // postSigned POSTs payload as a flattened JWS with the account's kid (RFC 8555 section 6.2).
 func (c *Client) postSigned(ctx context.Context, key crypto.Signer, kid, nonce, url string, payload []byte) (*http.Response, error) {
 	alg := jose.ES256
-	switch KeyTypeOf(key) {
-	case KeyECDSAP384:
+	switch bundle.KeyTypeOf(key) {
+	case bundle.ECDSAP384:
 		alg = jose.ES384
-	case KeyECDSAP256:
+	case bundle.ECDSAP256:
 	default:
 		if _, ok := key.Public().(*rsa.PublicKey); !ok {
 			return nil, ErrUnsupportedKey

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/testca"
 )

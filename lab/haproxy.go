@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/bundle"
 )
 
 // ErrNoHAProxy means no haproxy binary was found.
@@ -259,16 +261,11 @@ func LeafFile(path string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return nil, fmt.Errorf("%s: no certificate", path)
-		}
-		if blk.Type == "CERTIFICATE" {
-			return x509.ParseCertificate(blk.Bytes)
-		}
+	leaf, err := bundle.Leaf(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return leaf, nil
 }
 
 // writePlaceholder writes the self-signed default certificate that the first

@@ -6,6 +6,7 @@
 package store
 
 import (
+	"crypto/x509"
 	"errors"
 	"time"
 )
@@ -25,6 +26,10 @@ type Account struct {
 type Bundle struct {
 	KeyType string `json:"key_type"`
 	PEM     []byte `json:"-"`
+	// Leaf is the parsed leaf of PEM, filled in by whoever loads the
+	// bundle so that it is parsed once, not at every look; nil until then,
+	// or when PEM holds no readable certificate.
+	Leaf *x509.Certificate `json:"-"`
 }
 
 // Record is everything hotcert knows about one certificate name.
