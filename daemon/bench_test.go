@@ -19,7 +19,7 @@ import (
 func BenchmarkPassNoChange(b *testing.B) {
 	const n = 10_000
 	now := time.Now()
-	lb := newFakeLoader("lb1")
+	lb := newFakeHAProxy("lb1")
 	var recs []*store.Record
 	var certs []configs.Certificate
 	for i := range n {
@@ -30,7 +30,7 @@ func BenchmarkPassNoChange(b *testing.B) {
 		lb.serving[c.Name] = serial
 	}
 	st := newFakeStore(recs...)
-	d := New(Options{Issuer: &fakeIssuer{tb: b, now: time.Now}, Store: st, Loaders: []Loader{lb}, Now: time.Now})
+	d := New(Options{Issuer: &fakeIssuer{tb: b, now: time.Now}, Store: st, HAProxies: []HAProxy{lb}, Now: time.Now})
 	d.SetDesired(desired(certs...))
 	ctx := context.Background()
 	d.pass(ctx) // reads the store once, as the first pass after start-up does

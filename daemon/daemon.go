@@ -20,7 +20,6 @@ import (
 
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/issuer"
-	"github.com/hotcert/hotcert/runtime"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -42,28 +41,28 @@ type Store interface {
 	Delete(name string) error
 }
 
-// Loader is one HAProxy instance.
-type Loader interface {
+// HAProxy is one HAProxy instance, reached over its runtime API.
+type HAProxy interface {
 	Name() string
 	Push(ctx context.Context, name string, bundle []byte) error
 	Remove(ctx context.Context, name string) error
 	Loaded(ctx context.Context) (map[string]*big.Int, error)
-	Info(ctx context.Context) (runtime.Info, error)
+	Ping(ctx context.Context) error
 }
 
-var (
-	_ Loader = (*runtime.Client)(nil)
-	_ Issuer = (*issuer.Client)(nil)
-	_ Store  = (*store.File)(nil)
-)
+// transactionAborter is an HAProxy that can abort certificate transactions
+// another writer left open; start-up uses it when the instance offers it.
+type transactionAborter interface {
+	AbortForeign(ctx context.Context) error
+}
 
 // Options wires a Daemon.
 type Options struct {
-	Issuer  Issuer
-	Store   Store
-	Loaders []Loader
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Issuer    Issuer
+	Store     Store
+	HAProxies []HAProxy
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Workers bounds the actions that run at once (orders in parallel).
 	Workers int
 	// Verify is how often every HAProxy is re-checked when nothing else is
@@ -96,13 +95,13 @@ type Daemon struct {
 	wake  time.Time
 	// seq counts finished actions; finished[name] is the seq at which the
 	// certificate's last action ended (see enqueue).
-	seq      uint64
-	finished map[string]uint64
-	ariDue   map[string]bool
-	status   map[string]*certStatus
-	lbs      map[string]*lbState
-	passOK   time.Time
-	cfgErr   error
+	seq       uint64
+	finished  map[string]uint64
+	ariDue    map[string]bool
+	status    map[string]*certStatus
+	haproxies map[string]*haproxyState
+	passOK    time.Time
+	cfgErr    error
 
 	progress progress // of a long first issuance, for the logs
 }
@@ -131,18 +130,18 @@ func New(opt Options) *Daemon {
 	opt.Store = mem
 	d := &Daemon{
 		opt: opt, log: opt.Logger, memo: mem,
-		kick:     make(chan struct{}, 1),
-		jobs:     make(chan job, queueSize),
-		rearm:    make(chan struct{}, 1),
-		inflight: map[string]bool{},
-		holds:    map[string]*fault{},
-		finished: map[string]uint64{},
-		ariDue:   map[string]bool{},
-		status:   map[string]*certStatus{},
-		lbs:      map[string]*lbState{},
+		kick:      make(chan struct{}, 1),
+		jobs:      make(chan job, queueSize),
+		rearm:     make(chan struct{}, 1),
+		inflight:  map[string]bool{},
+		holds:     map[string]*fault{},
+		finished:  map[string]uint64{},
+		ariDue:    map[string]bool{},
+		status:    map[string]*certStatus{},
+		haproxies: map[string]*haproxyState{},
 	}
-	for _, l := range opt.Loaders {
-		d.lbs[l.Name()] = &lbState{}
+	for _, h := range opt.HAProxies {
+		d.haproxies[h.Name()] = &haproxyState{}
 	}
 	return d
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/issuer"
-	"github.com/hotcert/hotcert/runtime"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -140,8 +139,8 @@ func (s *fakeStore) get(name string) *store.Record {
 	return nil
 }
 
-// fakeLoader is an HAProxy that serves what was pushed to it.
-type fakeLoader struct {
+// fakeHAProxy is an HAProxy that serves what was pushed to it.
+type fakeHAProxy struct {
 	name    string
 	mu      sync.Mutex
 	serving map[string]*big.Int
@@ -150,13 +149,13 @@ type fakeLoader struct {
 	down    error
 }
 
-func newFakeLoader(name string) *fakeLoader {
-	return &fakeLoader{name: name, serving: map[string]*big.Int{}}
+func newFakeHAProxy(name string) *fakeHAProxy {
+	return &fakeHAProxy{name: name, serving: map[string]*big.Int{}}
 }
 
-func (l *fakeLoader) Name() string { return l.name }
+func (l *fakeHAProxy) Name() string { return l.name }
 
-func (l *fakeLoader) Push(_ context.Context, name string, pemData []byte) error {
+func (l *fakeHAProxy) Push(_ context.Context, name string, pemData []byte) error {
 	leaf, err := bundle.Leaf(pemData)
 	if err != nil {
 		return err
@@ -171,7 +170,7 @@ func (l *fakeLoader) Push(_ context.Context, name string, pemData []byte) error 
 	return nil
 }
 
-func (l *fakeLoader) Remove(_ context.Context, name string) error {
+func (l *fakeHAProxy) Remove(_ context.Context, name string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.serving, name)
@@ -179,7 +178,7 @@ func (l *fakeLoader) Remove(_ context.Context, name string) error {
 	return nil
 }
 
-func (l *fakeLoader) Loaded(context.Context) (map[string]*big.Int, error) {
+func (l *fakeHAProxy) Loaded(context.Context) (map[string]*big.Int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.down != nil {
@@ -188,15 +187,15 @@ func (l *fakeLoader) Loaded(context.Context) (map[string]*big.Int, error) {
 	return maps.Clone(l.serving), nil
 }
 
-func (l *fakeLoader) Info(context.Context) (runtime.Info, error) { return runtime.Info{Pid: 1}, nil }
+func (l *fakeHAProxy) Ping(context.Context) error { return nil }
 
-func (l *fakeLoader) served(name string) *big.Int {
+func (l *fakeHAProxy) served(name string) *big.Int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.serving[name]
 }
 
-func (l *fakeLoader) counts() (pushes, removes int) {
+func (l *fakeHAProxy) counts() (pushes, removes int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.pushes), len(l.removes)

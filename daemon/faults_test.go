@@ -33,12 +33,12 @@ var (
 // the test fails on the count instead of hanging.
 const spinGuard = 2000
 
-// faultyLoader is a fakeLoader whose socket can refuse pushes, fail
+// faultyHAProxy is a fakeHAProxy whose socket can refuse pushes, fail
 // entirely, and whose crt-list file (lines) is kept apart from what it
 // serves, as runtime.Client does: Remove edits the file before it talks to
 // HAProxy.
-type faultyLoader struct {
-	*fakeLoader
+type faultyHAProxy struct {
+	*fakeHAProxy
 	fmu     sync.Mutex
 	pushErr error // every push fails with it
 	loadErr error // every call fails with it (HAProxy stopped)
@@ -46,17 +46,17 @@ type faultyLoader struct {
 	calls   int
 }
 
-func newFaultyLoader(name string) *faultyLoader {
-	return &faultyLoader{fakeLoader: newFakeLoader(name), lines: map[string]bool{}}
+func newFaultyHAProxy(name string) *faultyHAProxy {
+	return &faultyHAProxy{fakeHAProxy: newFakeHAProxy(name), lines: map[string]bool{}}
 }
 
-func (l *faultyLoader) set(pushErr, loadErr error) {
+func (l *faultyHAProxy) set(pushErr, loadErr error) {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
 	l.pushErr, l.loadErr = pushErr, loadErr
 }
 
-func (l *faultyLoader) call(ctx context.Context, errs ...error) error {
+func (l *faultyHAProxy) call(ctx context.Context, errs ...error) error {
 	l.fmu.Lock()
 	l.calls++
 	n := l.calls
@@ -67,25 +67,25 @@ func (l *faultyLoader) call(ctx context.Context, errs ...error) error {
 	return errors.Join(errs...)
 }
 
-func (l *faultyLoader) state() (pushErr, loadErr error) {
+func (l *faultyHAProxy) state() (pushErr, loadErr error) {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
 	return l.pushErr, l.loadErr
 }
 
-func (l *faultyLoader) callCount() int {
+func (l *faultyHAProxy) callCount() int {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
 	return l.calls
 }
 
-func (l *faultyLoader) listed(name string) bool {
+func (l *faultyHAProxy) listed(name string) bool {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
 	return l.lines[name]
 }
 
-func (l *faultyLoader) Push(ctx context.Context, name string, bundle []byte) error {
+func (l *faultyHAProxy) Push(ctx context.Context, name string, bundle []byte) error {
 	pushErr, loadErr := l.state()
 	if err := l.call(ctx, pushErr, loadErr); err != nil {
 		return err
@@ -93,10 +93,10 @@ func (l *faultyLoader) Push(ctx context.Context, name string, bundle []byte) err
 	l.fmu.Lock()
 	l.lines[name] = true
 	l.fmu.Unlock()
-	return l.fakeLoader.Push(ctx, name, bundle)
+	return l.fakeHAProxy.Push(ctx, name, bundle)
 }
 
-func (l *faultyLoader) Remove(ctx context.Context, name string) error {
+func (l *faultyHAProxy) Remove(ctx context.Context, name string) error {
 	l.fmu.Lock()
 	delete(l.lines, name)
 	l.fmu.Unlock()
@@ -104,15 +104,15 @@ func (l *faultyLoader) Remove(ctx context.Context, name string) error {
 	if err := l.call(ctx, loadErr); err != nil {
 		return err
 	}
-	return l.fakeLoader.Remove(ctx, name)
+	return l.fakeHAProxy.Remove(ctx, name)
 }
 
-func (l *faultyLoader) Loaded(ctx context.Context) (map[string]*big.Int, error) {
+func (l *faultyHAProxy) Loaded(ctx context.Context) (map[string]*big.Int, error) {
 	_, loadErr := l.state()
 	if err := l.call(ctx, loadErr); err != nil {
 		return nil, err
 	}
-	return l.fakeLoader.Loaded(ctx)
+	return l.fakeHAProxy.Loaded(ctx)
 }
 
 // TestRefusedPushBacksOff (defect 1): a push that HAProxy keeps refusing is
@@ -120,9 +120,9 @@ func (l *faultyLoader) Loaded(ctx context.Context) (map[string]*big.Int, error) 
 // certificate, and the refusing one gets it soon after the fault ends.
 func TestRefusedPushBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		good, locked := newFaultyLoader("lb1"), newFaultyLoader("lb2")
+		good, locked := newFaultyHAProxy("lb1"), newFaultyHAProxy("lb2")
 		locked.set(errLocked, nil)
-		r := startRigLoaders(t, newFakeStore(), nil, good, locked)
+		r := startRigWith(t, newFakeStore(), nil, good, locked)
 		defer r.stop()
 		r.d.SetDesired(desired(cert("a", "a.test")))
 		settle()
@@ -157,13 +157,13 @@ func TestRemovalWhileHAProxyDown(t *testing.T) {
 		a, b := cert("a", "a.test"), cert("b", "b.test")
 		ra, sa := validRecord(t, a, time.Now())
 		rb, sb := validRecord(t, b, time.Now())
-		up, down := newFaultyLoader("lb1"), newFaultyLoader("lb2")
-		for _, l := range []*faultyLoader{up, down} {
+		up, down := newFaultyHAProxy("lb1"), newFaultyHAProxy("lb2")
+		for _, l := range []*faultyHAProxy{up, down} {
 			l.serving = map[string]*bigInt{"a": sa, "b": sb}
 			l.lines = map[string]bool{"a": true, "b": true}
 		}
 		down.set(nil, errDown)
-		r := startRigLoaders(t, newFakeStore(ra, rb), nil, up, down)
+		r := startRigWith(t, newFakeStore(ra, rb), nil, up, down)
 		defer r.stop()
 		r.d.SetDesired(desired(a))
 		settle()
@@ -258,7 +258,7 @@ func TestForcedRenewalSurvivesARestartBeforeItRan(t *testing.T) {
 		}
 		settle()
 		r.stop() // the order is abandoned
-		lb := newFakeLoader("lb1")
+		lb := newFakeHAProxy("lb1")
 		r = startRig(t, st, nil, lb)
 		defer r.stop()
 		r.d.SetDesired(desired(a))
@@ -291,7 +291,7 @@ func TestDualCertificateKeepsTheHalfThatWasIssued(t *testing.T) {
 			return nil
 		}
 		st := newFakeStore()
-		lb := newFakeLoader("lb1")
+		lb := newFakeHAProxy("lb1")
 		r := startRig(t, st, func(o *Options) { o.Issuer = iss }, lb)
 		defer r.stop()
 		r.d.SetDesired(desired(dual))
@@ -345,11 +345,11 @@ func TestPassStateIsPruned(t *testing.T) {
 	})
 }
 
-// startRigLoaders is startRig with loaders of any kind.
-func startRigLoaders(t *testing.T, st *fakeStore, edit func(*Options), lbs ...Loader) *rig {
+// startRigWith is startRig with HAProxy fakes of any kind.
+func startRigWith(t *testing.T, st *fakeStore, edit func(*Options), lbs ...HAProxy) *rig {
 	t.Helper()
 	return startRig(t, st, func(o *Options) {
-		o.Loaders = lbs
+		o.HAProxies = lbs
 		if edit != nil {
 			edit(o)
 		}

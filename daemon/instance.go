@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// lbState is what the daemon knows of one HAProxy instance's health. An
+// haproxyState is what the daemon knows of one HAProxy instance's health. An
 // instance that does not answer is not asked again before its backoff ends;
 // one that refuses certificate changes (another writer's transaction) gets
 // one probing push when its backoff ends, not one push per certificate.
-type lbState struct {
+type haproxyState struct {
 	err     error // nil when it answered last
 	seen    time.Time
 	fault   *fault
@@ -23,19 +23,19 @@ type lbState struct {
 // asking reports whether the pass should ask this instance what it serves.
 // A refusing instance is asked only when a probe may go out: while it is
 // held, the pass sees it as absent, so nothing is decided for it.
-func (st *lbState) asking(now time.Time) bool {
+func (st *haproxyState) asking(now time.Time) bool {
 	return st.fault == nil || !st.probing && !now.Before(st.fault.until)
 }
 
 // served asks every HAProxy that is not held back what it serves, in
 // parallel, and returns when a held one is due again.
 func (d *Daemon) served(ctx context.Context, now time.Time) (served, time.Time) {
-	results := make([]map[string]*big.Int, len(d.opt.Loaders))
+	results := make([]map[string]*big.Int, len(d.opt.HAProxies))
 	var wake time.Time
 	var wg sync.WaitGroup
-	for i, l := range d.opt.Loaders {
+	for i, l := range d.opt.HAProxies {
 		d.mu.Lock()
-		st := d.lbs[l.Name()]
+		st := d.haproxies[l.Name()]
 		ask := st.asking(now)
 		if st.fault != nil && st.fault.until.After(now) {
 			wake = earliest(wake, st.fault.until)
@@ -61,7 +61,7 @@ func (d *Daemon) served(ctx context.Context, now time.Time) (served, time.Time) 
 	}
 	wg.Wait()
 	out := served{}
-	for i, l := range d.opt.Loaders {
+	for i, l := range d.opt.HAProxies {
 		out[l.Name()] = results[i]
 	}
 	return out, wake
@@ -71,7 +71,7 @@ func (d *Daemon) served(ctx context.Context, now time.Time) (served, time.Time) 
 func (d *Daemon) answered(name string, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st, now := d.lbs[name], d.opt.Now()
+	st, now := d.haproxies[name], d.opt.Now()
 	if err != nil {
 		st.refuses = false
 		d.lbFailedLocked(name, st, err, "haproxy does not answer", now)
@@ -88,7 +88,7 @@ func (d *Daemon) answered(name string, err error) {
 func (d *Daemon) pushable(name string) (ok, probe bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := d.lbs[name]
+	st := d.haproxies[name]
 	switch {
 	case st.fault == nil:
 		return true, false
@@ -104,7 +104,7 @@ func (d *Daemon) pushable(name string) (ok, probe bool) {
 func (d *Daemon) pushed(name string, err error, probe, sent bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st, now := d.lbs[name], d.opt.Now()
+	st, now := d.haproxies[name], d.opt.Now()
 	if probe {
 		st.probing = false
 	}
@@ -117,7 +117,7 @@ func (d *Daemon) pushed(name string, err error, probe, sent bool) {
 	}
 }
 
-func (d *Daemon) lbFailedLocked(name string, st *lbState, err error, what string, now time.Time) {
+func (d *Daemon) lbFailedLocked(name string, st *haproxyState, err error, what string, now time.Time) {
 	st.err = err
 	if st.fault == nil {
 		st.fault = &fault{}
@@ -129,7 +129,7 @@ func (d *Daemon) lbFailedLocked(name string, st *lbState, err error, what string
 
 // lbClearedLocked ends an instance's fault. Certificates held back while it
 // failed are let go at once: their failures were the instance's.
-func (d *Daemon) lbClearedLocked(name string, st *lbState, what string, now time.Time) {
+func (d *Daemon) lbClearedLocked(name string, st *haproxyState, what string, now time.Time) {
 	logCleared(d.log.With("haproxy", name), what, st.fault, now)
 	st.fault, st.err, st.refuses = nil, nil, false
 	clear(d.holds)
@@ -140,6 +140,6 @@ func (d *Daemon) lbClearedLocked(name string, st *lbState, what string, now time
 func (d *Daemon) down(name string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := d.lbs[name]
+	st := d.haproxies[name]
 	return st.fault != nil && !st.refuses
 }

@@ -15,20 +15,20 @@ import (
 type rig struct {
 	d    *Daemon
 	st   *fakeStore
-	lbs  []*fakeLoader
+	lbs  []*fakeHAProxy
 	iss  *fakeIssuer
 	stop func()
 }
 
-func startRig(t *testing.T, st *fakeStore, edit func(*Options), lbs ...*fakeLoader) *rig {
+func startRig(t *testing.T, st *fakeStore, edit func(*Options), lbs ...*fakeHAProxy) *rig {
 	t.Helper()
 	if len(lbs) == 0 {
-		lbs = []*fakeLoader{newFakeLoader("lb1")}
+		lbs = []*fakeHAProxy{newFakeHAProxy("lb1")}
 	}
 	iss := &fakeIssuer{tb: t, now: time.Now, lifetime: 90 * 24 * time.Hour}
 	opt := Options{Issuer: iss, Store: st, Now: time.Now, Workers: 4}
 	for _, l := range lbs {
-		opt.Loaders = append(opt.Loaders, l)
+		opt.HAProxies = append(opt.HAProxies, l)
 	}
 	if edit != nil {
 		edit(&opt)
@@ -108,9 +108,9 @@ func TestRestartWithValidCertificatesOrdersNothing(t *testing.T) {
 		a, b := cert("a", "a.test"), cert("b", "b.test")
 		ra, sa := validRecord(t, a, time.Now())
 		rb, sb := validRecord(t, b, time.Now())
-		lb := newFakeLoader("lb1")
+		lb := newFakeHAProxy("lb1")
 		lb.serving = map[string]*bigInt{"a": sa, "b": sb}
-		restarted := newFakeLoader("lb2") // lost what was pushed at runtime
+		restarted := newFakeHAProxy("lb2") // lost what was pushed at runtime
 		r := startRig(t, newFakeStore(ra, rb), nil, lb, restarted)
 		defer r.stop()
 		r.d.SetDesired(desired(a, b))
@@ -262,7 +262,7 @@ func TestRemovedCertificateLeavesHAProxyAndIsForgottenLater(t *testing.T) {
 		a, b := cert("a", "a.test"), cert("b", "b.test")
 		ra, sa := validRecord(t, a, time.Now())
 		rb, sb := validRecord(t, b, time.Now())
-		lb := newFakeLoader("lb1")
+		lb := newFakeHAProxy("lb1")
 		lb.serving = map[string]*bigInt{"a": sa, "b": sb}
 		st := newFakeStore(ra, rb)
 		r := startRig(t, st, func(o *Options) { o.Retain = 24 * time.Hour }, lb)
@@ -301,7 +301,7 @@ func TestReAddedWithinRetentionCostsNoOrder(t *testing.T) {
 		a := cert("a", "a.test")
 		ra, sa := validRecord(t, a, time.Now())
 		ra.RemovedAt = time.Now().Add(-time.Hour)
-		lb := newFakeLoader("lb1")
+		lb := newFakeHAProxy("lb1")
 		r := startRig(t, newFakeStore(ra), nil, lb)
 		defer r.stop()
 		r.d.SetDesired(desired(a))
@@ -317,7 +317,7 @@ func TestReAddedWithinRetentionCostsNoOrder(t *testing.T) {
 
 func TestHAProxyDownIsReportedAndCaughtUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		lb := newFakeLoader("lb1")
+		lb := newFakeHAProxy("lb1")
 		lb.down = context.DeadlineExceeded
 		r := startRig(t, newFakeStore(), nil, lb)
 		defer r.stop()

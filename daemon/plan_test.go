@@ -166,10 +166,10 @@ func TestStatusFollowsEachPass(t *testing.T) {
 	now := time.Now()
 	c := cert("a", "a.test")
 	rec, serial := validRecord(t, c, now)
-	lb := newFakeLoader("lb1")
+	lb := newFakeHAProxy("lb1")
 	lb.serving["a"] = serial
 	st := newFakeStore(rec)
-	d := New(Options{Issuer: &fakeIssuer{tb: t, now: time.Now}, Store: st, Loaders: []Loader{lb}})
+	d := New(Options{Issuer: &fakeIssuer{tb: t, now: time.Now}, Store: st, HAProxies: []HAProxy{lb}})
 	d.SetDesired(desired(c))
 	ctx := t.Context()
 	loaded := func() string { return d.Status()[0].Loaded["lb1"] }

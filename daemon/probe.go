@@ -12,11 +12,11 @@ func (d *Daemon) Probe(ctx context.Context) map[string]string {
 	var mu sync.Mutex
 	down := map[string]string{}
 	var wg sync.WaitGroup
-	for _, l := range d.opt.Loaders {
+	for _, l := range d.opt.HAProxies {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := l.Info(ctx); err != nil {
+			if err := l.Ping(ctx); err != nil {
 				mu.Lock()
 				down[l.Name()] = err.Error()
 				mu.Unlock()

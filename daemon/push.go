@@ -27,8 +27,8 @@ func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
 	}
 	names := bundleNames(c)
 	var wg sync.WaitGroup
-	errs := make([]error, len(d.opt.Loaders))
-	for i, l := range d.opt.Loaders {
+	errs := make([]error, len(d.opt.HAProxies))
+	for i, l := range d.opt.HAProxies {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -45,7 +45,7 @@ func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
 	return d.opt.Store.Put(rec)
 }
 
-func (d *Daemon) pushOne(ctx context.Context, l Loader, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) error {
+func (d *Daemon) pushOne(ctx context.Context, l HAProxy, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) error {
 	ok, probe := d.pushable(l.Name())
 	if !ok {
 		// Held back: the pass sees it as absent and decides nothing for it
@@ -94,7 +94,7 @@ func serves(loaded map[string]*big.Int, bn string, b store.Bundle) bool {
 }
 
 // dropStale removes stores of this certificate that its definition lost.
-func (d *Daemon) dropStale(ctx context.Context, l Loader, cert string, want map[string]string, loaded map[string]*big.Int) (bool, error) {
+func (d *Daemon) dropStale(ctx context.Context, l HAProxy, cert string, want map[string]string, loaded map[string]*big.Int) (bool, error) {
 	if loaded == nil {
 		var err error
 		if loaded, err = l.Loaded(ctx); err != nil {
@@ -122,9 +122,9 @@ func (d *Daemon) remove(ctx context.Context, name string) error {
 		return err
 	}
 	// In parallel: a frozen instance costs one deadline, not the others'.
-	errs := make([]error, len(d.opt.Loaders))
+	errs := make([]error, len(d.opt.HAProxies))
 	var wg sync.WaitGroup
-	for i, l := range d.opt.Loaders {
+	for i, l := range d.opt.HAProxies {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -153,7 +153,7 @@ func (d *Daemon) remove(ctx context.Context, name string) error {
 // because they are what it loads when it starts: Remove edits the crt-list
 // file before it talks to HAProxy. Whatever it still holds in memory is
 // taken out once it answers again.
-func (d *Daemon) dropAll(ctx context.Context, l Loader, rec *store.Record) error {
+func (d *Daemon) dropAll(ctx context.Context, l HAProxy, rec *store.Record) error {
 	var loaded map[string]*big.Int
 	var err error = errHeld
 	if !d.down(l.Name()) {

@@ -54,8 +54,8 @@ func (d *Daemon) recoverState(ctx context.Context) {
 		}
 		d.log.Warn("order was interrupted", "cert", r.Name, "attempts", r.Attempts, "next_attempt", r.NextAttempt)
 	}
-	for _, l := range d.opt.Loaders {
-		a, ok := l.(interface{ AbortForeign(context.Context) error })
+	for _, l := range d.opt.HAProxies {
+		a, ok := l.(transactionAborter)
 		if !ok {
 			continue
 		}

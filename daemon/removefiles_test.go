@@ -17,7 +17,7 @@ func TestRemovedCertificateNotLoadedLeavesDiskToo(t *testing.T) {
 		a, b := cert("a", "a.test"), cert("b", "b.test")
 		ra, sa := validRecord(t, a, time.Now())
 		rb, _ := validRecord(t, b, time.Now())
-		lb := newFakeLoader("lb1")
+		lb := newFakeHAProxy("lb1")
 		lb.serving = map[string]*bigInt{"a": sa} // b is on disk only
 		st := newFakeStore(ra, rb)
 		r := startRig(t, st, nil, lb)

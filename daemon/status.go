@@ -194,7 +194,7 @@ func (d *Daemon) Health() (down map[string]string, lastPass time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	down = map[string]string{}
-	for n, st := range d.lbs {
+	for n, st := range d.haproxies {
 		if st.err != nil {
 			down[n] = st.err.Error()
 		}

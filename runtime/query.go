@@ -45,6 +45,13 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	return info, nil
 }
 
+// Ping asks HAProxy for `show info` and reports whether it answered; it is
+// the cheapest proof that the socket works.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.Info(ctx)
+	return err
+}
+
 func (c *Client) info(ctx context.Context) (Info, error) {
 	text, err := c.run(ctx, "show info", contains("Pid: ", "Uptime_sec: "))
 	if err != nil {

@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return err
 	}
 	d := daemon.New(daemon.Options{
-		Issuer: iss, Store: st, Loaders: asLoaders(lbs), Logger: log,
+		Issuer: iss, Store: st, HAProxies: asHAProxies(lbs), Logger: log,
 		Workers: cfg.ACME.Concurrency, Metrics: metrics,
 	})
 	stopAdmin, err := startAdmin(cfg, d, metrics, oneShotClients(cfg, hc, solver, log), log)
@@ -194,8 +194,16 @@ func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
 	return f
 }
 
-func asLoaders(f runtime.Fleet) []daemon.Loader {
-	out := make([]daemon.Loader, len(f))
+// The concrete types daemon's interfaces stand for; asserted here, where
+// they are wired, so that daemon imports none of them.
+var (
+	_ daemon.HAProxy = (*runtime.Client)(nil)
+	_ daemon.Issuer  = (*issuer.Client)(nil)
+	_ daemon.Store   = (*store.File)(nil)
+)
+
+func asHAProxies(f runtime.Fleet) []daemon.HAProxy {
+	out := make([]daemon.HAProxy, len(f))
 	for i, c := range f {
 		out[i] = c
 	}
