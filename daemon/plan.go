@@ -136,7 +136,7 @@ func nextRenewal(rec *store.Record) (time.Time, string) {
 		if !rec.ARIStart.IsZero() {
 			win = &issuer.Window{Start: rec.ARIStart, End: rec.ARIEnd}
 		}
-		t := issuer.RenewAt(leaf.NotBefore, leaf.NotAfter, win, rec.Jitter)
+		t := renewAt(leaf.NotBefore, leaf.NotAfter, win, rec.Jitter)
 		if at.IsZero() || t.Before(at) {
 			at = t
 		}

@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"time"
-
-	"github.com/hotcert/hotcert/issuer"
 )
 
 // freeInterrupted is how many interrupted orders in a row are retried at
@@ -22,10 +20,10 @@ const interruptedBase = 10 * time.Second
 // the free ones (n >= 1).
 func interruptedBackoff(n int) time.Duration {
 	wait := interruptedBase
-	for i := 1; i < n && wait < issuer.Backoff(n); i++ {
+	for i := 1; i < n && wait < orderBackoff(n); i++ {
 		wait *= 2
 	}
-	return min(wait, issuer.Backoff(n))
+	return min(wait, orderBackoff(n))
 }
 
 // recoverState runs once at start-up, before the first pass: it turns orders

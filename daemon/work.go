@@ -178,7 +178,7 @@ func (d *Daemon) failed(rec *store.Record, err error) error {
 	rec.Attempts++
 	rec.LastError = err.Error()
 	rec.Permanent = issuer.IsPermanent(err)
-	wait := issuer.Backoff(rec.Attempts)
+	wait := orderBackoff(rec.Attempts)
 	if ra, ok := issuer.RetryAfter(err); ok && ra > wait {
 		wait = ra
 	}

@@ -1,19 +1,21 @@
-package issuer
+package daemon
 
 import (
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/issuer"
 )
 
-func TestRenewAt(t *testing.T) {
+func TestrenewAt(t *testing.T) {
 	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	past := &Window{Start: nb.Add(-48 * time.Hour), End: nb.Add(-24 * time.Hour)}
-	future := &Window{Start: nb.Add(60 * day), End: nb.Add(62 * day)}
+	past := &issuer.Window{Start: nb.Add(-48 * time.Hour), End: nb.Add(-24 * time.Hour)}
+	future := &issuer.Window{Start: nb.Add(60 * day), End: nb.Add(62 * day)}
 	tests := []struct {
 		name     string
 		notAfter time.Time
-		ari      *Window
+		ari      *issuer.Window
 		rnd      float64
 		want     time.Time
 	}{
@@ -25,11 +27,11 @@ func TestRenewAt(t *testing.T) {
 		{"ARI window middle", nb.Add(90 * day), future, 0.5, future.Start.Add(day)},
 		{"ARI window in the past", nb.Add(90 * day), past, 0.25, past.Start.Add(6 * time.Hour)},
 		{"ARI rnd clamped", nb.Add(90 * day), future, 7, future.End},
-		{"empty ARI window ignored", nb.Add(90 * day), &Window{Start: future.End, End: future.Start}, 0.5, nb.Add(60 * day)},
+		{"empty ARI window ignored", nb.Add(90 * day), &issuer.Window{Start: future.End, End: future.Start}, 0.5, nb.Add(60 * day)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := RenewAt(nb, tt.notAfter, tt.ari, tt.rnd)
+			got := renewAt(nb, tt.notAfter, tt.ari, tt.rnd)
 			if !got.Equal(tt.want) {
 				t.Fatalf("RenewAt = %s, want %s", got, tt.want)
 			}
@@ -37,7 +39,7 @@ func TestRenewAt(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
+func TestorderBackoff(t *testing.T) {
 	tests := []struct {
 		n    int
 		want time.Duration
@@ -51,8 +53,8 @@ func TestBackoff(t *testing.T) {
 		{1000, 6 * time.Hour},
 	}
 	for _, tt := range tests {
-		if got := Backoff(tt.n); got != tt.want {
-			t.Errorf("Backoff(%d) = %s, want %s", tt.n, got, tt.want)
+		if got := orderBackoff(tt.n); got != tt.want {
+			t.Errorf("orderBackoff(%d) = %s, want %s", tt.n, got, tt.want)
 		}
 	}
 }
