@@ -45,11 +45,10 @@ type Client struct {
 	cert chan struct{}
 	st   state // guarded by cert
 	seen Info  // the process the last show info described; guarded by cert
-	maps chan struct{}
 
-	mapMu     sync.Mutex
-	entries   map[mapEntry]string // challenge map entries added and not deleted; changed under maps too
-	mapsDirty bool                // a restart lost them
+	// challenges is the challenge map entries, with locks of their own:
+	// answering a challenge never waits for a certificate push.
+	challenges *challengeMap
 
 	connMu sync.Mutex
 	conn   *cnruntime.SingleRuntime
@@ -73,13 +72,13 @@ func New(opts Options) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{
-		opts:    opts,
-		log:     log.With("haproxy", opts.Name),
-		cert:    make(chan struct{}, 1),
-		maps:    make(chan struct{}, 1),
-		entries: map[mapEntry]string{},
+	c := &Client{
+		opts: opts,
+		log:  log.With("haproxy", opts.Name),
+		cert: make(chan struct{}, 1),
 	}
+	c.challenges = newChallengeMap(c.run, c.log)
+	return c
 }
 
 // Name is the instance name from Options.
