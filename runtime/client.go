@@ -49,6 +49,7 @@ type Client struct {
 	// challenges is the challenge map entries, with locks of their own:
 	// answering a challenge never waits for a certificate push.
 	challenges *challengeMap
+	list       *crtList // Options.CrtList, shared with other clients of the same file
 
 	connMu sync.Mutex
 	conn   *cnruntime.SingleRuntime
@@ -78,6 +79,7 @@ func New(opts Options) *Client {
 		cert: make(chan struct{}, 1),
 	}
 	c.challenges = newChallengeMap(c.run, c.log)
+	c.list = crtListAt(opts.CrtList)
 	return c
 }
 
