@@ -2,6 +2,17 @@
 // renew and remove certificates and to answer HTTP-01 challenges from a map,
 // without reloads. It is the only package that reads HAProxy's reply text;
 // callers see typed errors.
+//
+// Client is one HAProxy instance. It owns the socket connection, the
+// certificate lock that serialises HAProxy's one certificate transaction,
+// and state, what it last read of the stores that process holds, so that
+// Loaded costs one `show info` when nothing changed. Beside it, each Client
+// has a challengeMap: the HTTP-01 map entries it added, under locks of their
+// own, put back when HAProxy restarts. A crtList is one crt-list file on
+// disk, with the lock for editing it and the lines hotcert confirmed in it;
+// there is one per file path, shared by every Client that names the file.
+// Fleet is every instance, and MapSolver answers challenges through all of
+// them.
 package runtime
 
 import (
