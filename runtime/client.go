@@ -2,6 +2,17 @@
 // renew and remove certificates and to answer HTTP-01 challenges from a map,
 // without reloads. It is the only package that reads HAProxy's reply text;
 // callers see typed errors.
+//
+// Client is one HAProxy instance. It owns the socket connection, the
+// certificate lock that serialises HAProxy's one certificate transaction,
+// and state, what it last read of the stores that process holds, so that
+// Loaded costs one `show info` when nothing changed. Beside it, each Client
+// has a challengeMap: the HTTP-01 map entries it added, under locks of their
+// own, put back when HAProxy restarts. A crtList is one crt-list file on
+// disk, with the lock for editing it and the lines hotcert confirmed in it;
+// there is one per file path, shared by every Client that names the file.
+// Fleet is every instance, and MapSolver answers challenges through all of
+// them.
 package runtime
 
 import (
@@ -45,11 +56,11 @@ type Client struct {
 	cert chan struct{}
 	st   state // guarded by cert
 	seen Info  // the process the last show info described; guarded by cert
-	maps chan struct{}
 
-	mapMu     sync.Mutex
-	entries   map[mapEntry]string // challenge map entries added and not deleted; changed under maps too
-	mapsDirty bool                // a restart lost them
+	// challenges is the challenge map entries, with locks of their own:
+	// answering a challenge never waits for a certificate push.
+	challenges *challengeMap
+	list       *crtList // Options.CrtList, shared with other clients of the same file
 
 	connMu sync.Mutex
 	conn   *cnruntime.SingleRuntime
@@ -73,13 +84,14 @@ func New(opts Options) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{
-		opts:    opts,
-		log:     log.With("haproxy", opts.Name),
-		cert:    make(chan struct{}, 1),
-		maps:    make(chan struct{}, 1),
-		entries: map[mapEntry]string{},
+	c := &Client{
+		opts: opts,
+		log:  log.With("haproxy", opts.Name),
+		cert: make(chan struct{}, 1),
 	}
+	c.challenges = newChallengeMap(c.run, c.log)
+	c.list = crtListAt(opts.CrtList)
+	return c
 }
 
 // Name is the instance name from Options.

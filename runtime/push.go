@@ -52,7 +52,7 @@ func (c *Client) push(ctx context.Context, name string, raw []byte) error {
 		return err
 	}
 	defer unlock()
-	// Checked before anything is written (addLine checks again under its
+	// Checked before anything is written (c.list.add checks again under its
 	// lock): a PEM for a crt-list that cannot take it is litter.
 	if st, err := os.Stat(c.opts.CrtList); err != nil || st.Size() == 0 {
 		return fmt.Errorf("crt-list %s: %w", c.opts.CrtList, ErrNoCrtList)
@@ -60,7 +60,7 @@ func (c *Client) push(ctx context.Context, name string, raw []byte) error {
 	if err := atomicfile.Write(path, b.pem, 0o600); err != nil {
 		return err
 	}
-	if err := addLine(c.opts.CrtList, path); err != nil {
+	if err := c.list.add(path); err != nil {
 		return err
 	}
 	if err := c.load(ctx, name, set, b.serial); err != nil {

@@ -1,14 +1,9 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
-	"sync"
 
 	"github.com/hotcert/hotcert/atomicfile"
 )
@@ -33,7 +28,7 @@ func (c *Client) remove(ctx context.Context, name string) error {
 	// The file first, and before waiting for the socket: an HAProxy that
 	// is stopped or frozen loads this file when it starts, and must not
 	// find the certificate there.
-	if err := removeLine(c.opts.CrtList, path); err != nil {
+	if err := c.list.remove(path); err != nil {
 		return err
 	}
 	unlock, err := lock(ctx, c.cert)
@@ -84,107 +79,4 @@ func (c *Client) unlist(ctx context.Context, path string) error {
 		}
 	}
 	return nil
-}
-
-// fileLocks serialise edits of one crt-list file, which several instances
-// on a host may share.
-var fileLocks sync.Map
-
-func lockFile(path string) func() {
-	m, _ := fileLocks.LoadOrStore(path, new(sync.Mutex))
-	m.(*sync.Mutex).Lock()
-	return m.(*sync.Mutex).Unlock
-}
-
-// addLine appends "<path>" to the crt-list file unless a line for path is
-// already there (with or without options), so a restart loads the certificate.
-//
-// The file must exist with at least one line: HAProxy refuses to start with
-// an empty crt-list, and the first line is the default certificate, which
-// HAProxy never lets go of. A certificate of hotcert's in that place could
-// never be removed again, so a missing or empty list is refused.
-func addLine(list, path string) error {
-	defer lockFile(list)()
-	if listHas(list, path) {
-		return nil
-	}
-	readID, _ := idOf(list)
-	data, mode, err := readList(list)
-	if err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return fmt.Errorf("crt-list %s: %w", list, ErrNoCrtList)
-	}
-	if !hasLine(data, path) {
-		if !bytes.HasSuffix(data, []byte("\n")) {
-			data = append(data, '\n')
-		}
-		if err := atomicfile.Write(list, append(data, path+"\n"...), mode); err != nil {
-			return err
-		}
-	}
-	listConfirm(list, readID, path)
-	return nil
-}
-
-func removeLine(list, path string) error {
-	defer lockFile(list)()
-	defer listForget(list)
-	data, mode, err := readList(list)
-	if err != nil {
-		return err
-	}
-	all := lines(data)
-	kept := slices.DeleteFunc(slices.Clone(all), func(l string) bool { return lineFor(l, path) })
-	if len(kept) == len(all) {
-		// Nothing to take out; a rewrite would turn a missing or empty
-		// list into a lone newline, which HAProxy refuses to start with.
-		return nil
-	}
-	return atomicfile.Write(list, []byte(strings.Join(kept, "\n")+"\n"), mode)
-}
-
-func readList(list string) ([]byte, os.FileMode, error) {
-	data, err := os.ReadFile(list)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0o644, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("crt-list: %w", err)
-	}
-	st, err := os.Stat(list)
-	if err != nil {
-		return nil, 0, fmt.Errorf("crt-list: %w", err)
-	}
-	return data, st.Mode().Perm(), nil
-}
-
-func lines(data []byte) []string {
-	s := strings.TrimSuffix(string(data), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-// hasLine is lineFor over the whole file without splitting it: with
-// 10,000 lines, splitting cost milliseconds on every renewal.
-func hasLine(data []byte, path string) bool {
-	for i := 0; ; {
-		j := bytes.Index(data[i:], []byte(path))
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(path)
-		if (start == 0 || data[start-1] == '\n') && (end == len(data) || strings.IndexByte(" \t\n", data[end]) >= 0) {
-			return true
-		}
-		i = end
-	}
-}
-
-func lineFor(line, path string) bool {
-	f := strings.Fields(line)
-	return len(f) > 0 && f[0] == path
 }

@@ -150,13 +150,13 @@ func parseCert(path, text string) (certInfo, error) {
 // listed returns the line numbers at which HAProxy's in-memory crt-list
 // holds path (runtime additions included).
 func (c *Client) listed(ctx context.Context, path string) ([]int64, error) {
-	all, err := c.crtList(ctx)
+	all, err := c.showCrtList(ctx)
 	return all[path], err
 }
 
 // listing is the set of store paths in HAProxy's in-memory crt-list.
 func (c *Client) listing(ctx context.Context) (map[string]bool, error) {
-	all, err := c.crtList(ctx)
+	all, err := c.showCrtList(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +167,9 @@ func (c *Client) listing(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
-// crtList maps every store path in HAProxy's in-memory crt-list to its
+// showCrtList maps every store path in HAProxy's in-memory crt-list to its
 // line numbers.
-func (c *Client) crtList(ctx context.Context) (map[string][]int64, error) {
+func (c *Client) showCrtList(ctx context.Context) (map[string][]int64, error) {
 	list := c.opts.CrtList
 	text, err := c.run(ctx, "show ssl crt-list -n "+list, func(t string, failed bool) bool {
 		return !failed && strings.HasPrefix(t, "# "+list) || strings.Contains(t, "didn't find the specified filename")

@@ -77,12 +77,12 @@ func restarted(prev, cur Info) bool {
 func (c *Client) Loaded(ctx context.Context) (map[string]*big.Int, error) {
 	out, restart, err := c.loaded(ctx)
 	if restart {
-		c.mapsLost() // even when the rescan failed: the entries are gone regardless
+		c.challenges.lost() // even when the rescan failed: the entries are gone regardless
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loaded certificates on %s: %w", c.opts.Name, err)
 	}
-	c.restoreMaps(ctx)
+	c.challenges.restore(ctx)
 	return out, nil
 }
 
@@ -181,46 +181,3 @@ func (c *Client) knownListed(ctx context.Context, path string) (bool, error) {
 }
 
 func (c *Client) now() time.Time { return c.opts.Now() }
-
-// mapEntry is one challenge map entry HAProxy should hold.
-type mapEntry struct{ file, key string }
-
-func (c *Client) mapsLost() {
-	c.mapMu.Lock()
-	defer c.mapMu.Unlock()
-	if len(c.entries) > 0 {
-		c.mapsDirty = true
-	}
-}
-
-// restoreMaps adds back the map entries a restarted HAProxy lost. It runs
-// until every entry is back, so an entry that fails now is retried on the
-// next Loaded.
-func (c *Client) restoreMaps(ctx context.Context) {
-	c.mapMu.Lock()
-	dirty := c.mapsDirty
-	c.mapMu.Unlock()
-	if !dirty {
-		return
-	}
-	unlock, err := lock(ctx, c.maps)
-	if err != nil {
-		return
-	}
-	defer unlock()
-	c.mapMu.Lock()
-	entries := maps.Clone(c.entries)
-	c.mapMu.Unlock()
-	var errs []error
-	for e, value := range entries {
-		errs = append(errs, c.putMap(ctx, e.file, e.key, value))
-	}
-	if err := errors.Join(errs...); err != nil {
-		c.log.Warn("could not restore challenge map entries after a restart", "err", err)
-		return
-	}
-	c.log.Info("restored challenge map entries after a restart", "entries", len(entries))
-	c.mapMu.Lock()
-	c.mapsDirty = false
-	c.mapMu.Unlock()
-}

@@ -8,33 +8,46 @@ import (
 )
 
 // A line hotcert confirmed is not looked for again, but any edit of the
-// file by someone else makes addLine read it again and put the line back.
+// file by someone else makes add read it again and put the line back.
 func TestAddLineNoticesEditsBehindItsBack(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "certs.list")
 	must(t, os.WriteFile(list, []byte("/etc/haproxy/default.pem\n"), 0o600))
 	a, b := "/etc/haproxy/certs/a.pem", "/etc/haproxy/certs/b.pem"
-	must(t, addLine(list, a))
-	must(t, addLine(list, b))
-	if !listHas(list, a) || !listHas(list, b) {
+	l := crtListAt(list)
+	must(t, l.add(a))
+	must(t, l.add(b))
+	if !l.has(a) || !l.has(b) {
 		t.Fatal("confirmed lines are not remembered")
 	}
-	must(t, addLine(list, a)) // remembered: no duplicate
+	must(t, l.add(a)) // remembered: no duplicate
 	if got, _ := os.ReadFile(list); strings.Count(string(got), a) != 1 {
 		t.Fatalf("line written twice:\n%s", got)
 	}
 
 	// Someone rewrites the file in place without a's line.
 	must(t, os.WriteFile(list, []byte("/etc/haproxy/default.pem\n"+b+"\n# edited\n"), 0o600))
-	if listHas(list, a) {
+	if l.has(a) {
 		t.Fatal("an edit of the file did not drop what was remembered")
 	}
-	must(t, addLine(list, a))
+	must(t, l.add(a))
 	if got, _ := os.ReadFile(list); !strings.Contains(string(got), a+"\n") {
 		t.Fatalf("a's line not put back after the edit:\n%s", got)
 	}
 
-	must(t, removeLine(list, b))
-	if listHas(list, b) {
+	must(t, l.remove(b))
+	if l.has(b) {
 		t.Fatal("a removed line is still remembered")
+	}
+}
+
+// Instances that name the same crt-list file must share its lock and what it
+// remembers: one of them rewriting the file would otherwise race the other.
+func TestClientsOfOneCrtListShareIt(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "certs.list")
+	a := New(Options{Name: "lb1", CrtList: list})
+	b := New(Options{Name: "lb2", CrtList: list})
+	other := New(Options{Name: "lb3", CrtList: list + ".other"})
+	if a.list != b.list || a.list == other.list {
+		t.Fatal("clients of one crt-list file do not share one crtList, or clients of two files do")
 	}
 }

@@ -1,0 +1,195 @@
+package runtime
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hotcert/hotcert/atomicfile"
+)
+
+// crtList is one crt-list file on disk, the one HAProxy loads when it
+// starts. Every push writes its line there before touching the socket, and
+// every removal takes it out first, so that a restart loads what HAProxy
+// serves now.
+type crtList struct {
+	file string
+	// mu serialises edits of the file, a read and a rewrite each, and
+	// guards seen. Several instances on a host may share the file.
+	mu sync.Mutex
+	// seen is the lines hotcert confirmed in the file and the file's
+	// identity when it did; nil when nothing is remembered. A renewal then
+	// finds its own line with one stat instead of reading a 10,000-line file
+	// on every push. Any change to the file by someone else (a new inode,
+	// size or mtime) drops what was remembered.
+	seen *listSeen
+}
+
+type listSeen struct {
+	id    fileID
+	paths map[string]bool
+}
+
+type fileID struct {
+	ino  uint64
+	size int64
+	mod  time.Time
+}
+
+// crtLists holds the one crtList of each file path, so that instances
+// sharing a file share its lock and what it remembers. A registry here
+// rather than a value passed in Options: the caller builds each Client from
+// its own config entry and would have to find the shared files itself, and
+// a Client given none would need this registry anyway. Keys are the paths
+// as configured, so one file named two ways gets two locks.
+var crtLists sync.Map // file path -> *crtList
+
+// crtListAt is the crtList of file; New is its one caller outside tests.
+func crtListAt(file string) *crtList {
+	l, _ := crtLists.LoadOrStore(file, &crtList{file: file})
+	return l.(*crtList)
+}
+
+// add appends "<path>" to the file unless a line for path is already there
+// (with or without options), so a restart loads the certificate.
+//
+// The file must exist with at least one line: HAProxy refuses to start with
+// an empty crt-list, and the first line is the default certificate, which
+// HAProxy never lets go of. A certificate of hotcert's in that place could
+// never be removed again, so a missing or empty list is refused.
+func (l *crtList) add(path string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.has(path) {
+		return nil
+	}
+	readID, _ := idOf(l.file)
+	data, mode, err := l.read()
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return fmt.Errorf("crt-list %s: %w", l.file, ErrNoCrtList)
+	}
+	if !hasLine(data, path) {
+		if !bytes.HasSuffix(data, []byte("\n")) {
+			data = append(data, '\n')
+		}
+		if err := atomicfile.Write(l.file, append(data, path+"\n"...), mode); err != nil {
+			return err
+		}
+	}
+	l.confirm(readID, path)
+	return nil
+}
+
+// remove takes every line for path out of the file.
+func (l *crtList) remove(path string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.forget()
+	data, mode, err := l.read()
+	if err != nil {
+		return err
+	}
+	all := lines(data)
+	kept := slices.DeleteFunc(slices.Clone(all), func(line string) bool { return lineFor(line, path) })
+	if len(kept) == len(all) {
+		// Nothing to take out; a rewrite would turn a missing or empty
+		// list into a lone newline, which HAProxy refuses to start with.
+		return nil
+	}
+	return atomicfile.Write(l.file, []byte(strings.Join(kept, "\n")+"\n"), mode)
+}
+
+// read returns the file's content and mode; a missing file reads as empty.
+func (l *crtList) read() ([]byte, os.FileMode, error) {
+	data, err := os.ReadFile(l.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0o644, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("crt-list: %w", err)
+	}
+	st, err := os.Stat(l.file)
+	if err != nil {
+		return nil, 0, fmt.Errorf("crt-list: %w", err)
+	}
+	return data, st.Mode().Perm(), nil
+}
+
+// has reports a line confirmed in the file as it is now. The caller holds mu.
+func (l *crtList) has(path string) bool {
+	if l.seen == nil {
+		return false
+	}
+	id, ok := idOf(l.file)
+	return ok && id == l.seen.id && l.seen.paths[path]
+}
+
+// confirm records that the file, whose content was read at readID, holds
+// path now (after a write of ours, if any). What was remembered for readID
+// stays; anything older is dropped. The caller holds mu.
+func (l *crtList) confirm(readID fileID, path string) {
+	now, ok := idOf(l.file)
+	if !ok {
+		l.seen = nil
+		return
+	}
+	s := &listSeen{id: now, paths: map[string]bool{}}
+	if l.seen != nil && l.seen.id == readID {
+		s.paths = l.seen.paths
+	}
+	s.paths[path] = true
+	l.seen = s
+}
+
+// forget drops what was remembered; the caller holds mu.
+func (l *crtList) forget() { l.seen = nil }
+
+func idOf(path string) (fileID, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, false
+	}
+	id := fileID{size: st.Size(), mod: st.ModTime()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		id.ino = sys.Ino
+	}
+	return id, true
+}
+
+func lines(data []byte) []string {
+	s := strings.TrimSuffix(string(data), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// hasLine is lineFor over the whole file without splitting it: with
+// 10,000 lines, splitting cost milliseconds on every renewal.
+func hasLine(data []byte, path string) bool {
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte(path))
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(path)
+		if (start == 0 || data[start-1] == '\n') && (end == len(data) || strings.IndexByte(" \t\n", data[end]) >= 0) {
+			return true
+		}
+		i = end
+	}
+}
+
+func lineFor(line, path string) bool {
+	f := strings.Fields(line)
+	return len(f) > 0 && f[0] == path
+}
