@@ -7,7 +7,7 @@ import (
 	"github.com/hotcert/hotcert/issuer"
 )
 
-func TestrenewAt(t *testing.T) {
+func TestRenewAt(t *testing.T) {
 	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
 	past := &issuer.Window{Start: nb.Add(-48 * time.Hour), End: nb.Add(-24 * time.Hour)}
@@ -39,7 +39,7 @@ func TestrenewAt(t *testing.T) {
 	}
 }
 
-func TestorderBackoff(t *testing.T) {
+func TestOrderBackoff(t *testing.T) {
 	tests := []struct {
 		n    int
 		want time.Duration
