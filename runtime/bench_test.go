@@ -164,7 +164,7 @@ func BenchmarkHotUpdate(b *testing.B) {
 			})
 			b.Run("socket", func(b *testing.B) {
 				path := c.Path(name)
-				bundles := make([]bundle, len(renewals))
+				bundles := make([]sanitised, len(renewals))
 				for i, r := range renewals {
 					bundles[i], _ = sanitise(r)
 				}
@@ -199,7 +199,7 @@ func BenchmarkPushAll(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			g, set := certsFor(b, n)
-			clean := make([]bundle, n)
+			clean := make([]sanitised, n)
 			for i, raw := range set {
 				clean[i], _ = sanitise(raw)
 			}

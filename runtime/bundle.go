@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+
+	"github.com/hotcert/hotcert/internal/bundle"
 )
 
 // validName accepts only names that cannot change the meaning of a CLI line:
@@ -54,14 +56,14 @@ func validMapKey(key string) error {
 	return validArg("map key", key)
 }
 
-// bundle is a sanitised PEM: leaf, then chain, then key, no blank lines and
+// sanitised is a PEM: leaf, then chain, then key, no blank lines and
 // no '\r' (an empty line would end the CLI payload and run the rest as commands).
-type bundle struct {
+type sanitised struct {
 	pem    []byte
 	serial *big.Int
 }
 
-func sanitise(raw []byte) (bundle, error) {
+func sanitise(raw []byte) (sanitised, error) {
 	raw = bytes.ReplaceAll(raw, []byte("\r"), nil)
 	var certs []*x509.Certificate
 	var keys []*pem.Block
@@ -72,13 +74,13 @@ func sanitise(raw []byte) (bundle, error) {
 			break
 		}
 		if len(b.Headers) > 0 {
-			return bundle{}, fmt.Errorf("%s block has headers (encrypted?): %w", b.Type, ErrBadBundle)
+			return sanitised{}, fmt.Errorf("%s block has headers (encrypted?): %w", b.Type, ErrBadBundle)
 		}
 		switch {
 		case b.Type == "CERTIFICATE":
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err != nil {
-				return bundle{}, fmt.Errorf("%w: %w", ErrBadBundle, err)
+				return sanitised{}, fmt.Errorf("%w: %w", ErrBadBundle, err)
 			}
 			certs = append(certs, c)
 		case strings.HasSuffix(b.Type, "PRIVATE KEY"):
@@ -86,46 +88,31 @@ func sanitise(raw []byte) (bundle, error) {
 		}
 	}
 	if len(certs) == 0 || len(keys) != 1 {
-		return bundle{}, fmt.Errorf("need certificates and exactly one private key, got %d and %d: %w",
+		return sanitised{}, fmt.Errorf("need certificates and exactly one private key, got %d and %d: %w",
 			len(certs), len(keys), ErrBadBundle)
 	}
 	signer, err := parseKey(keys[0])
 	if err != nil {
-		return bundle{}, err
+		return sanitised{}, err
 	}
 	ordered, err := order(certs, signer.Public())
 	if err != nil {
-		return bundle{}, err
+		return sanitised{}, err
 	}
 	var out bytes.Buffer
 	for _, c := range ordered {
 		_ = pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	_ = pem.Encode(&out, &pem.Block{Type: keys[0].Type, Bytes: keys[0].Bytes})
-	return bundle{pem: out.Bytes(), serial: ordered[0].SerialNumber}, nil
+	return sanitised{pem: out.Bytes(), serial: ordered[0].SerialNumber}, nil
 }
 
 func parseKey(b *pem.Block) (crypto.Signer, error) {
-	var k any
-	var err error
-	switch b.Type {
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(b.Bytes)
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-	default:
-		return nil, fmt.Errorf("unsupported key block %q: %w", b.Type, ErrBadBundle)
-	}
+	k, err := bundle.KeyBlock(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadBundle, err)
 	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("key type %T: %w", k, ErrBadBundle)
-	}
-	return s, nil
+	return k, nil
 }
 
 // order puts the certificate matching the key first, because HAProxy takes
