@@ -20,8 +20,8 @@ import (
 	"golang.org/x/crypto/acme"
 )
 
-// Solver makes http://<domain>/.well-known/acme-challenge/<token> answer keyAuth until CleanUp.
-type Solver interface {
+// HTTPSolver makes http://<domain>/.well-known/acme-challenge/<token> answer keyAuth until CleanUp.
+type HTTPSolver interface {
 	Present(ctx context.Context, token, keyAuth string) error
 	CleanUp(ctx context.Context, token string) error
 }
@@ -29,7 +29,7 @@ type Solver interface {
 // EAB is an external account binding; HMACKey is base64url, as CAs hand it out.
 type EAB struct{ KeyID, HMACKey string }
 
-// Options configures a Client. Zero values are usable defaults except DirectoryURL and Solver.
+// Options configures a Client. Zero values are usable defaults except DirectoryURL and HTTPSolver.
 type Options struct {
 	DirectoryURL string
 	Email        string
@@ -37,7 +37,7 @@ type Options struct {
 	EAB          *EAB
 	Profile      string       // "" → send none and let the CA choose
 	HTTPClient   *http.Client // nil → default; carries the ca_roots trust
-	Solver       Solver       // http-01
+	HTTPSolver   HTTPSolver   // http-01
 	DNSSolver    DNSSolver    // dns-01; nil → dns-01 requests fail permanently
 	Logger       *slog.Logger // nil → discard
 	Now          func() time.Time

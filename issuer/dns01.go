@@ -29,7 +29,7 @@ func (c *Client) challengeType(req Request) (string, error) {
 	var missing bool
 	switch typ {
 	case http01:
-		missing = c.opts.Solver == nil
+		missing = c.opts.HTTPSolver == nil
 	case dns01:
 		missing = c.opts.DNSSolver == nil
 	default:
@@ -62,7 +62,7 @@ func (c *Client) present(ctx context.Context, req Request, p *pendingAuthz) erro
 			return &Error{Cert: req.Name, Domain: p.domain, op: "authorize", Err: kerr}
 		}
 		p.presented = true
-		err = c.opts.Solver.Present(ctx, p.token, keyAuth)
+		err = c.opts.HTTPSolver.Present(ctx, p.token, keyAuth)
 	}
 	return solverErr("present "+p.typ, req, p.domain, err)
 }
@@ -87,7 +87,7 @@ func (c *Client) cleanup(ctx context.Context, req Request, p pendingAuthz) {
 	case dns01:
 		err = c.opts.DNSSolver.CleanUp(ctx, p.domain, p.value)
 	default:
-		err = c.opts.Solver.CleanUp(ctx, p.token)
+		err = c.opts.HTTPSolver.CleanUp(ctx, p.token)
 	}
 	if err != nil {
 		c.log.Warn(p.typ+" cleanup failed", "cert", req.Name, "domain", p.domain, "err", err)

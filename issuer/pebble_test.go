@@ -73,7 +73,7 @@ func (e *env) client(t testing.TB, mutate func(*issuer.Options)) *issuer.Client 
 		Email:        "ops@example.com",
 		AcceptTerms:  true,
 		HTTPClient:   e.ca.HTTPClient(),
-		Solver:       e.responder,
+		HTTPSolver:   e.responder,
 		PollInterval: 50 * time.Millisecond,
 		OrderTimeout: time.Minute,
 	}
@@ -265,7 +265,7 @@ func TestBlockedDomain(t *testing.T) {
 func TestFailedValidationNamesDomain(t *testing.T) {
 	t.Parallel()
 	e := startEnv(t, testca.Options{})
-	c := e.client(t, func(o *issuer.Options) { o.Solver = wrongSolver{e.responder} })
+	c := e.client(t, func(o *issuer.Options) { o.HTTPSolver = wrongSolver{e.responder} })
 	_, err := c.Issue(ctxT(t), issuer.Request{Name: "bad", Domains: []string{"wrong.example.com"}})
 	var ie *issuer.Error
 	if !errors.As(err, &ie) || ie.Domain != "wrong.example.com" || !strings.Contains(err.Error(), "http-01") {
@@ -326,14 +326,14 @@ func TestNoARI(t *testing.T) {
 
 // countingSolver records presented tokens that were not cleaned up.
 type countingSolver struct {
-	issuer.Solver
+	issuer.HTTPSolver
 	mu       sync.Mutex
 	open     map[string]bool
 	presents int
 }
 
-func newCounting(s issuer.Solver) *countingSolver {
-	return &countingSolver{Solver: s, open: map[string]bool{}}
+func newCounting(s issuer.HTTPSolver) *countingSolver {
+	return &countingSolver{HTTPSolver: s, open: map[string]bool{}}
 }
 
 func (c *countingSolver) Present(ctx context.Context, token, keyAuth string) error {
@@ -341,14 +341,14 @@ func (c *countingSolver) Present(ctx context.Context, token, keyAuth string) err
 	c.open[token] = true
 	c.presents++
 	c.mu.Unlock()
-	return c.Solver.Present(ctx, token, keyAuth)
+	return c.HTTPSolver.Present(ctx, token, keyAuth)
 }
 
 func (c *countingSolver) CleanUp(ctx context.Context, token string) error {
 	c.mu.Lock()
 	delete(c.open, token)
 	c.mu.Unlock()
-	return c.Solver.CleanUp(ctx, token)
+	return c.HTTPSolver.CleanUp(ctx, token)
 }
 
 func (c *countingSolver) check(t *testing.T) {
@@ -367,14 +367,14 @@ func TestTokensCleanedUp(t *testing.T) {
 	t.Parallel()
 	e := startEnv(t, testca.Options{})
 	good := newCounting(e.responder)
-	c := e.client(t, func(o *issuer.Options) { o.Solver = good })
+	c := e.client(t, func(o *issuer.Options) { o.HTTPSolver = good })
 	if _, err := c.Issue(ctxT(t), issuer.Request{Name: "a", Domains: []string{"clean.example.com", "www.clean.example.com"}}); err != nil {
 		t.Fatal(err)
 	}
 	good.check(t)
 
 	bad := newCounting(wrongSolver{e.responder})
-	c = e.client(t, func(o *issuer.Options) { o.Solver = bad })
+	c = e.client(t, func(o *issuer.Options) { o.HTTPSolver = bad })
 	if _, err := c.Issue(ctxT(t), issuer.Request{Name: "b", Domains: []string{"dirty.example.com", "www.dirty.example.com"}}); err == nil {
 		t.Fatal("issuance with wrong key authorizations succeeded")
 	}
@@ -436,7 +436,7 @@ func TestRolloverKeyKeepsAccount(t *testing.T) {
 	}
 	// A fresh client with the new key finds the same account and can order.
 	again := issuer.New(issuer.Options{DirectoryURL: e.ca.DirectoryURL, AcceptTerms: true,
-		HTTPClient: e.ca.HTTPClient(), Solver: e.responder}, newKey)
+		HTTPClient: e.ca.HTTPClient(), HTTPSolver: e.responder}, newKey)
 	got, err := again.Register(ctxT(t))
 	if err != nil || got != uri {
 		t.Fatalf("new key's account = %q, %v; want %q", got, err, uri)

@@ -46,7 +46,7 @@ func joined(rs []Result) error {
 }
 
 // MapSolver answers HTTP-01 challenges from an HAProxy map on every instance,
-// so the CA may reach any load balancer. It satisfies issuer.Solver.
+// so the CA may reach any load balancer. It satisfies issuer.HTTPSolver.
 type MapSolver struct {
 	Fleet Fleet
 	Map   string // the map file exactly as haproxy.cfg names it

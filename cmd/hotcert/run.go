@@ -63,7 +63,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	responder := http01.New(log.With("component", "http01"))
 	metrics := admin.NewMetrics()
 	responder.OnRequest(metrics.Challenge)
-	var solver issuer.Solver = responder
+	var solver issuer.HTTPSolver = responder
 	if cfg.Challenge.HAProxyMap != "" {
 		solver = bothSolvers{responder, runtime.MapSolver{Fleet: lbs, Map: cfg.Challenge.HAProxyMap}}
 	}
@@ -234,7 +234,7 @@ func acmeHTTPClient(caRoots string) (*http.Client, error) {
 
 // bothSolvers answers a challenge from hotcert's own backend and from the
 // HAProxy map, so that either route works.
-type bothSolvers struct{ a, b issuer.Solver }
+type bothSolvers struct{ a, b issuer.HTTPSolver }
 
 func (s bothSolvers) Present(ctx context.Context, token, keyAuth string) error {
 	if err := s.a.Present(ctx, token, keyAuth); err != nil {
