@@ -327,7 +327,7 @@ func (d *Daemon) finish(ctx context.Context, j job, err error) {
 
 func (d *Daemon) holdLocked(log *slog.Logger, j job, err error, now time.Time) {
 	spec := specOf(j.cert)
-	if j.action == Remove {
+	if j.action == actRemove {
 		spec = removedSpec
 	}
 	f := d.holds[j.cert.Name]

@@ -17,7 +17,7 @@ const queueSize = 1024
 
 type job struct {
 	cert   configs.Certificate
-	action Action
+	action action
 	reason string
 	forced bool
 }
@@ -68,19 +68,19 @@ func (d *Daemon) records() (map[string]*store.Record, error) {
 // or one finished after this pass (started at seq start) read the store:
 // the decision may then be stale, and could order a certificate twice. The
 // finished action asked for another pass, which decides afresh.
-func (d *Daemon) enqueue(c configs.Certificate, dec Decision, start uint64) {
+func (d *Daemon) enqueue(c configs.Certificate, dec decision, start uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.finished[c.Name] > start {
 		return
 	}
-	if dec.Action == None || d.inflight[c.Name] {
+	if dec.Action == actNone || d.inflight[c.Name] {
 		return
 	}
 	select {
 	case d.jobs <- job{cert: c, action: dec.Action, reason: dec.Reason, forced: dec.forced}:
 		d.inflight[c.Name] = true
-		if dec.Action == Refresh || dec.Action == Issue || dec.Action == Renew {
+		if dec.Action == actRefresh || dec.Action == actIssue || dec.Action == actRenew {
 			delete(d.ariDue, c.Name)
 		}
 	default:
@@ -102,7 +102,7 @@ func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want 
 		}
 		switch {
 		case r.RemovedAt.IsZero() || stillServed(n, srv):
-			dec := d.held(n, removedSpec, Decision{Action: Remove, Reason: "no longer in the domains file"}, now)
+			dec := d.held(n, removedSpec, decision{Action: actRemove, Reason: "no longer in the domains file"}, now)
 			d.enqueue(configs.Certificate{Name: n}, dec, start)
 		case now.Sub(r.RemovedAt) > d.opt.Retain:
 			if err := d.opt.Store.Delete(n); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -121,8 +121,8 @@ const removedSpec = "(removed)"
 
 // held turns a decision into a wait while the certificate's last action
 // for the same definition failed locally and its backoff runs.
-func (d *Daemon) held(name, spec string, dec Decision, now time.Time) Decision {
-	if dec.Action == None {
+func (d *Daemon) held(name, spec string, dec decision, now time.Time) decision {
+	if dec.Action == actNone {
 		return dec
 	}
 	d.mu.Lock()
@@ -131,7 +131,7 @@ func (d *Daemon) held(name, spec string, dec Decision, now time.Time) Decision {
 	if !f.holding(spec, now) {
 		return dec
 	}
-	return Decision{Action: None, Wake: f.until,
+	return decision{Action: actNone, Wake: f.until,
 		Reason: "retrying at " + f.until.UTC().Format(time.RFC3339) + " after " + f.err}
 }
 

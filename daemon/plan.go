@@ -12,25 +12,25 @@ import (
 	"github.com/hotcert/hotcert/store"
 )
 
-// Action is the one thing a pass decides to do for a certificate.
-type Action int
+// action is the one thing a pass decides to do for a certificate.
+type action int
 
 const (
-	None    Action = iota
-	Issue          // no usable bundle for the current definition
-	Renew          // a bundle reached its renewal time
-	Refresh        // ask the CA for renewal information (ARI)
-	Push           // some HAProxy serves something other than the store
-	Remove         // the certificate left the domains file
+	actNone    action = iota
+	actIssue          // no usable bundle for the current definition
+	actRenew          // a bundle reached its renewal time
+	actRefresh        // ask the CA for renewal information (ARI)
+	actPush           // some HAProxy serves something other than the store
+	actRemove         // the certificate left the domains file
 )
 
-func (a Action) String() string {
+func (a action) String() string {
 	return [...]string{"none", "issue", "renew", "refresh-ari", "push", "remove"}[a]
 }
 
-// Decision is an action with the reason an operator would want to read.
-type Decision struct {
-	Action Action
+// decision is an action with the reason an operator would want to read.
+type decision struct {
+	Action action
 	Reason string
 	// Wake is when this certificate next needs a look if nothing changes.
 	Wake time.Time
@@ -66,9 +66,9 @@ func bundleNames(c configs.Certificate) map[string]string {
 // decide is a pure function of the desired certificate, what the store
 // holds, what the HAProxy instances serve, and the time. The checks run in
 // order and the first that applies wins.
-func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time) Decision {
+func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time) decision {
 	if rec == nil {
-		return Decision{Action: Issue, Reason: "new certificate"}
+		return decision{Action: actIssue, Reason: "new certificate"}
 	}
 	if d, ok := failedSpec(c, rec, now); ok {
 		// A held-back order must not hold back what is already issued: an
@@ -76,51 +76,51 @@ func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time)
 		// cert_dir) still gets it.
 		if slices.Equal(rec.Domains, c.Domains) && len(rec.Bundles) > 0 {
 			if reason := pushNeeded(c, rec, srv); reason != "" {
-				return Decision{Action: Push, Reason: reason, Wake: d.Wake}
+				return decision{Action: actPush, Reason: reason, Wake: d.Wake}
 			}
 		}
 		return d
 	}
 	if !slices.Equal(rec.Domains, c.Domains) {
-		return Decision{Action: Issue, Reason: "names changed"}
+		return decision{Action: actIssue, Reason: "names changed"}
 	}
 	for _, kt := range c.KeyTypes {
 		if _, ok := rec.Bundles[string(kt)]; !ok {
-			return Decision{Action: Issue, Reason: "no bundle for key type " + string(kt)}
+			return decision{Action: actIssue, Reason: "no bundle for key type " + string(kt)}
 		}
 	}
 	if rec.RenewPending() {
-		return Decision{Action: Renew, Reason: "renewal asked for by an operator", forced: true}
+		return decision{Action: actRenew, Reason: "renewal asked for by an operator", forced: true}
 	}
 	renewAt, why := nextRenewal(rec)
 	if !now.Before(renewAt) {
-		return Decision{Action: Renew, Reason: why}
+		return decision{Action: actRenew, Reason: why}
 	}
 	if !rec.ARICheckAt.After(now) {
-		return Decision{Action: Refresh, Reason: "renewal information is due", Wake: renewAt}
+		return decision{Action: actRefresh, Reason: "renewal information is due", Wake: renewAt}
 	}
 	if reason := pushNeeded(c, rec, srv); reason != "" {
-		return Decision{Action: Push, Reason: reason, Wake: renewAt}
+		return decision{Action: actPush, Reason: reason, Wake: renewAt}
 	}
-	return Decision{Action: None, Wake: earliest(renewAt, rec.ARICheckAt)}
+	return decision{Action: actNone, Wake: earliest(renewAt, rec.ARICheckAt)}
 }
 
 // failedSpec holds back a definition that failed: until its backoff ends, or
 // for good when the CA refused it permanently.
-func failedSpec(c configs.Certificate, rec *store.Record, now time.Time) (Decision, bool) {
+func failedSpec(c configs.Certificate, rec *store.Record, now time.Time) (decision, bool) {
 	if rec.Attempts == 0 || rec.Spec != specOf(c) {
-		return Decision{}, false
+		return decision{}, false
 	}
 	if rec.Permanent && now.Before(rec.NextAttempt) {
 		// Tried again after a long wait rather than never: a policy the CA
 		// changed back must not leave an issued certificate to expire.
-		return Decision{Action: None, Wake: rec.NextAttempt,
+		return decision{Action: actNone, Wake: rec.NextAttempt,
 			Reason: "refused by the CA; tried again at " + rec.NextAttempt.UTC().Format(time.RFC3339) + ", or edit the certificate or renew it by hand"}, true
 	}
 	if now.Before(rec.NextAttempt) {
-		return Decision{Action: None, Reason: "backing off after a failure", Wake: rec.NextAttempt}, true
+		return decision{Action: actNone, Reason: "backing off after a failure", Wake: rec.NextAttempt}, true
 	}
-	return Decision{}, false
+	return decision{}, false
 }
 
 // nextRenewal is the earliest renewal time over the record's bundles.

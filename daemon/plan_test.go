@@ -32,58 +32,58 @@ func TestDecide(t *testing.T) {
 		rec    *store.Record
 		srv    served
 		now    time.Time
-		action Action
+		action action
 		reason string // a part of the reason
 		wake   time.Time
 	}{
-		{name: "new", c: c, rec: nil, srv: serving, now: now, action: Issue, reason: "new certificate"},
-		{name: "refused", c: c, now: now, srv: serving, action: None, reason: "refused by the CA", wake: now.Add(12 * time.Hour),
+		{name: "new", c: c, rec: nil, srv: serving, now: now, action: actIssue, reason: "new certificate"},
+		{name: "refused", c: c, now: now, srv: serving, action: actNone, reason: "refused by the CA", wake: now.Add(12 * time.Hour),
 			rec: with(func(r *store.Record) {
 				r.Attempts, r.Permanent, r.Spec, r.NextAttempt = 1, true, specOf(c), now.Add(12*time.Hour)
 			})},
-		{name: "refused, tried again after the long wait", c: c, now: now, srv: serving, action: None, wake: earliest(renewAt, base.ARICheckAt),
+		{name: "refused, tried again after the long wait", c: c, now: now, srv: serving, action: actNone, wake: earliest(renewAt, base.ARICheckAt),
 			rec: with(func(r *store.Record) {
 				r.Attempts, r.Permanent, r.Spec, r.NextAttempt = 1, true, specOf(c), now.Add(-time.Second)
 			})},
 		{name: "refused, but an HAProxy lacks the issued bundle", c: c, now: now, srv: served{"lb1": {"shop": serial}, "lb2": {}},
-			action: Push, reason: "lb2 does not serve", wake: now.Add(12 * time.Hour),
+			action: actPush, reason: "lb2 does not serve", wake: now.Add(12 * time.Hour),
 			rec: with(func(r *store.Record) {
 				r.Attempts, r.Permanent, r.Spec, r.NextAttempt = 1, true, specOf(c), now.Add(12*time.Hour)
 			})},
 		{name: "backing off, but an HAProxy lacks the issued bundle", c: c, now: now, srv: served{"lb1": {}},
-			action: Push, reason: "lb1 does not serve", wake: now.Add(time.Minute),
+			action: actPush, reason: "lb1 does not serve", wake: now.Add(time.Minute),
 			rec: with(func(r *store.Record) { r.Attempts, r.Spec, r.NextAttempt = 1, specOf(c), now.Add(time.Minute) })},
-		{name: "backing off", c: c, now: now, srv: serving, action: None, reason: "backing off", wake: now.Add(time.Minute),
+		{name: "backing off", c: c, now: now, srv: serving, action: actNone, reason: "backing off", wake: now.Add(time.Minute),
 			rec: with(func(r *store.Record) { r.Attempts, r.Spec, r.NextAttempt = 1, specOf(c), now.Add(time.Minute) })},
-		{name: "backoff over", c: c, now: now, srv: serving, action: None, wake: earliest(renewAt, base.ARICheckAt),
+		{name: "backoff over", c: c, now: now, srv: serving, action: actNone, wake: earliest(renewAt, base.ARICheckAt),
 			rec: with(func(r *store.Record) { r.Attempts, r.Spec, r.NextAttempt = 1, specOf(c), now.Add(-time.Second) })},
-		{name: "an edit escapes a refusal", c: cert("shop", "shop.example.test"), now: now, srv: serving, action: Issue, reason: "names changed",
+		{name: "an edit escapes a refusal", c: cert("shop", "shop.example.test"), now: now, srv: serving, action: actIssue, reason: "names changed",
 			rec: with(func(r *store.Record) { r.Attempts, r.Permanent, r.Spec = 1, true, specOf(c) })},
 		{name: "names changed", c: cert("shop", "shop.example.test", "new.example.test"), rec: base, srv: serving, now: now,
-			action: Issue, reason: "names changed"},
+			action: actIssue, reason: "names changed"},
 		{name: "key type added", c: configs.Certificate{Name: "shop", Domains: c.Domains, KeyTypes: []configs.KeyType{"ecdsa-p256", "rsa2048"}},
-			rec: base, srv: serving, now: now, action: Issue, reason: "no bundle for key type rsa2048"},
-		{name: "renewal due", c: c, rec: base, srv: serving, now: renewAt, action: Renew, reason: "a third of the lifetime left"},
-		{name: "renewal due in the ARI window", c: c, srv: serving, now: now.Add(24 * time.Hour), action: Renew, reason: "ARI",
+			rec: base, srv: serving, now: now, action: actIssue, reason: "no bundle for key type rsa2048"},
+		{name: "renewal due", c: c, rec: base, srv: serving, now: renewAt, action: actRenew, reason: "a third of the lifetime left"},
+		{name: "renewal due in the ARI window", c: c, srv: serving, now: now.Add(24 * time.Hour), action: actRenew, reason: "ARI",
 			rec: with(func(r *store.Record) {
 				r.ARIStart, r.ARIEnd, r.ARICheckAt = now, now.Add(48*time.Hour), now.Add(48*time.Hour)
 			})},
-		{name: "unreadable bundle", c: c, srv: serving, now: now, action: Renew, reason: "unreadable",
+		{name: "unreadable bundle", c: c, srv: serving, now: now, action: actRenew, reason: "unreadable",
 			rec: with(func(r *store.Record) {
 				r.Bundles["ecdsa-p256"] = store.Bundle{KeyType: "ecdsa-p256", PEM: []byte("junk")}
 			})},
-		{name: "renewal information due", c: c, srv: serving, now: now, action: Refresh, wake: renewAt,
+		{name: "renewal information due", c: c, srv: serving, now: now, action: actRefresh, wake: renewAt,
 			rec: with(func(r *store.Record) { r.ARICheckAt = time.Time{} })},
-		{name: "not loaded", c: c, rec: base, srv: served{"lb1": {}}, now: now, action: Push, reason: "lb1 does not serve the stored shop", wake: renewAt},
+		{name: "not loaded", c: c, rec: base, srv: served{"lb1": {}}, now: now, action: actPush, reason: "lb1 does not serve the stored shop", wake: renewAt},
 		{name: "old serial loaded", c: c, rec: base, srv: served{"lb1": {"shop": serial}, "lb2": {"shop": other}}, now: now,
-			action: Push, reason: "lb2 does not serve", wake: renewAt},
+			action: actPush, reason: "lb2 does not serve", wake: renewAt},
 		{name: "dropped key type still loaded", c: c, rec: base, srv: served{"lb1": {"shop": serial, "shop.rsa2048": other}}, now: now,
-			action: Push, reason: "lb1 still serves shop.rsa2048", wake: renewAt},
+			action: actPush, reason: "lb1 still serves shop.rsa2048", wake: renewAt},
 		{name: "another certificate's store is not stale", c: c, rec: base, srv: served{"lb1": {"shop": serial, "shop.example": other}}, now: now,
-			action: None, wake: earliest(renewAt, base.ARICheckAt)},
+			action: actNone, wake: earliest(renewAt, base.ARICheckAt)},
 		{name: "instance down is not a push", c: c, rec: base, srv: served{"lb1": {"shop": serial}, "lb2": nil}, now: now,
-			action: None, wake: earliest(renewAt, base.ARICheckAt)},
-		{name: "all served", c: c, rec: base, srv: serving, now: now, action: None, wake: base.ARICheckAt},
+			action: actNone, wake: earliest(renewAt, base.ARICheckAt)},
+		{name: "all served", c: c, rec: base, srv: serving, now: now, action: actNone, wake: base.ARICheckAt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,7 +80,7 @@ func (d *Daemon) noteIssued(name string, err error) {
 	d.mu.Lock()
 	var pending []string
 	for n, cs := range d.status {
-		if cs.State == Issue.String() {
+		if cs.State == actIssue.String() {
 			pending = append(pending, n)
 		}
 	}

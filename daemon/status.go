@@ -60,11 +60,11 @@ type certStatus struct {
 type noted struct {
 	cert   configs.Certificate
 	rec    *store.Record
-	dec    Decision
+	dec    decision
 	served map[string]*big.Int // the main store's serial, by instance
 }
 
-func (n *noted) same(c configs.Certificate, rec *store.Record, dec Decision, srv served) bool {
+func (n *noted) same(c configs.Certificate, rec *store.Record, dec decision, srv served) bool {
 	if n.rec != rec || n.dec != dec || len(n.served) != len(srv) ||
 		!slices.Equal(n.cert.Domains, c.Domains) || !slices.Equal(n.cert.KeyTypes, c.KeyTypes) {
 		return false
@@ -80,7 +80,7 @@ func (n *noted) same(c configs.Certificate, rec *store.Record, dec Decision, srv
 }
 
 // note records what the pass saw of a certificate, for the status API.
-func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, srv served) {
+func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec decision, srv served) {
 	d.mu.Lock()
 	old := d.status[c.Name]
 	d.mu.Unlock()
@@ -91,9 +91,9 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec Decision, sr
 	for _, kt := range c.KeyTypes {
 		s.KeyTypes = append(s.KeyTypes, string(kt))
 	}
-	if dec.Action == None && dec.Reason != "" {
+	if dec.Action == actNone && dec.Reason != "" {
 		s.State = "waiting: " + dec.Reason
-	} else if dec.Action == None {
+	} else if dec.Action == actNone {
 		s.State = "ok"
 	}
 	main := c.Name // the first key type's store

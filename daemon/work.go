@@ -25,16 +25,16 @@ func (d *Daemon) runJob(ctx context.Context, j job) error {
 	d.log.Debug("start", "cert", j.cert.Name, "action", j.action.String(), "reason", j.reason)
 	var err error
 	switch j.action {
-	case Issue, Renew:
+	case actIssue, actRenew:
 		err = d.order(ctx, j)
-	case Refresh:
+	case actRefresh:
 		err = d.refresh(ctx, j.cert)
-	case Push:
+	case actPush:
 		err = d.pushAll(ctx, j.cert)
-	case Remove:
+	case actRemove:
 		err = d.remove(ctx, j.cert.Name)
 	}
-	if j.action == Issue && ctx.Err() == nil {
+	if j.action == actIssue && ctx.Err() == nil {
 		d.noteIssued(j.cert.Name, err)
 	}
 	return err
