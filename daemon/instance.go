@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/big"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
@@ -32,34 +31,29 @@ func (st *haproxyState) asking(now time.Time) bool {
 func (d *Daemon) served(ctx context.Context, now time.Time) (served, time.Time) {
 	results := make([]map[string]*big.Int, len(d.opt.HAProxies))
 	var wake time.Time
-	var wg sync.WaitGroup
-	for i, l := range d.opt.HAProxies {
-		d.mu.Lock()
-		st := d.haproxies[l.Name()]
-		ask := st.asking(now)
+	ask := make([]bool, len(d.opt.HAProxies))
+	d.mu.Lock()
+	for i, h := range d.opt.HAProxies {
+		st := d.haproxies[h.Name()]
+		ask[i] = st.asking(now)
 		if st.fault != nil && st.fault.until.After(now) {
 			wake = earliest(wake, st.fault.until)
 		}
-		d.mu.Unlock()
-		if !ask {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// A hung instance costs the pass one deadline, not one per
-			// instance before it.
-			cctx, cancel := context.WithTimeout(ctx, pushTimeout)
-			defer cancel()
-			loaded, err := l.Loaded(cctx)
-			if ctx.Err() != nil {
-				return
-			}
-			d.answered(l.Name(), err)
-			results[i] = loaded
-		}()
 	}
-	wg.Wait()
+	d.mu.Unlock()
+	d.eachHAProxy(func(i int, h HAProxy) error {
+		if !ask[i] {
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
+		defer cancel()
+		loaded, err := h.Loaded(cctx)
+		if ctx.Err() == nil {
+			d.answered(h.Name(), err)
+			results[i] = loaded
+		}
+		return err
+	})
 	out := served{}
 	for i, l := range d.opt.HAProxies {
 		out[l.Name()] = results[i]

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"sync"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
@@ -26,16 +25,7 @@ func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
 		return err
 	}
 	names := bundleNames(c)
-	var wg sync.WaitGroup
-	errs := make([]error, len(d.opt.HAProxies))
-	for i, l := range d.opt.HAProxies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = d.pushOne(ctx, l, c, names, rec.Bundles)
-		}()
-	}
-	wg.Wait()
+	errs := d.eachHAProxy(func(_ int, h HAProxy) error { return d.pushOne(ctx, h, c, names, rec.Bundles) })
 	if err := errors.Join(errs...); err != nil || rec.RemovedAt.IsZero() {
 		return err
 	}
@@ -121,19 +111,11 @@ func (d *Daemon) remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	// In parallel: a frozen instance costs one deadline, not the others'.
-	errs := make([]error, len(d.opt.HAProxies))
-	var wg sync.WaitGroup
-	for i, l := range d.opt.HAProxies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, pushTimeout)
-			defer cancel()
-			errs[i] = d.dropAll(cctx, l, rec)
-		}()
-	}
-	wg.Wait()
+	errs := d.eachHAProxy(func(_ int, h HAProxy) error {
+		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
+		defer cancel()
+		return d.dropAll(cctx, h, rec)
+	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
