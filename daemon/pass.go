@@ -45,7 +45,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	want := map[string]bool{}
 	for _, c := range desired.Certificates {
 		want[c.Name] = true
-		dec := d.held(c.Name, specOf(c), decide(c, d.withARIDue(recs[c.Name]), srv, now), now)
+		dec := d.held(c.Name, func() string { return specOf(c) }, decide(c, d.withARIDue(recs[c.Name]), srv, now), now)
 		d.note(c, recs[c.Name], dec, srv)
 		d.enqueue(c, dec, start)
 		next = earliest(next, dec.Wake)
@@ -102,7 +102,7 @@ func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want 
 		}
 		switch {
 		case r.RemovedAt.IsZero() || stillServed(n, srv):
-			dec := d.held(n, removedSpec, decision{Action: actRemove, Reason: "no longer in the domains file"}, now)
+			dec := d.held(n, func() string { return removedSpec }, decision{Action: actRemove, Reason: "no longer in the domains file"}, now)
 			d.enqueue(configs.Certificate{Name: n}, dec, start)
 		case now.Sub(r.RemovedAt) > d.opt.Retain:
 			if err := d.opt.Store.Delete(n); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -121,14 +121,16 @@ const removedSpec = "(removed)"
 
 // held turns a decision into a wait while the certificate's last action
 // for the same definition failed locally and its backoff runs.
-func (d *Daemon) held(name, spec string, dec decision, now time.Time) decision {
+// spec is a func because a pass holds back few certificates, and building
+// every spec string would be most of a no-change pass's allocations.
+func (d *Daemon) held(name string, spec func() string, dec decision, now time.Time) decision {
 	if dec.Action == actNone {
 		return dec
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := d.holds[name]
-	if !f.holding(spec, now) {
+	if f == nil || !f.holding(spec(), now) {
 		return dec
 	}
 	return decision{Action: actNone, Wake: f.until,
