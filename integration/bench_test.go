@@ -182,17 +182,27 @@ func procRSS(b *testing.B, pid int) int64 {
 	return 0
 }
 
-// procCPU is a process's user and system CPU time, in clock ticks of 10 ms.
-func procCPU(b *testing.B, pid int) time.Duration {
-	b.Helper()
+// procCPU is a process's user and system CPU time.
+func procCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	d, err := cpuTime(pid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// cpuTime is procCPU for callers that are not the test's goroutine: it
+// reads /proc/PID/stat, whose times are in clock ticks of 10 ms.
+func cpuTime(pid int) (time.Duration, error) {
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		b.Fatal(err)
+		return 0, err
 	}
 	// Fields after the command name, which is in parentheses: utime is the
 	// 12th and stime the 13th of them.
 	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:]))
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+stime) * 10 * time.Millisecond
+	return time.Duration(ut+stime) * 10 * time.Millisecond, nil
 }

@@ -65,6 +65,9 @@ type env struct {
 	// HAProxy's challenge backend points at.
 	challengeExtra string
 	listen         int
+	// directory replaces the CA's directory URL in hotcert.yaml, to put a
+	// proxy between hotcert and the CA.
+	directory string
 }
 
 type envOptions struct {
@@ -109,7 +112,7 @@ challenge:
 %sadmin:
   listen: 127.0.0.1:%d
 haproxy:
-`, e.ca.DirectoryURL, e.acmeExtra, cmp.Or(e.listen, e.challenge), e.challengeExtra, e.admin)
+`, cmp.Or(e.directory, e.ca.DirectoryURL), e.acmeExtra, cmp.Or(e.listen, e.challenge), e.challengeExtra, e.admin)
 	for i, h := range e.lbs {
 		fmt.Fprintf(&b, "  - name: lb%d\n    socket: %s\n    cert_dir: %s\n    crt_list: %s\n", i+1, h.Socket, h.CertDir, h.CrtList)
 	}
