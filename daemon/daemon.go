@@ -286,8 +286,8 @@ func (d *Daemon) worker(ctx context.Context) {
 				// before shutdown must not start after it.
 				return
 			}
-			err := d.runJob(ctx, j)
-			d.finish(ctx, j, err)
+			quiet, err := d.runJob(ctx, j)
+			d.finish(ctx, j, quiet, err)
 		}
 	}
 }
@@ -297,7 +297,7 @@ func (d *Daemon) worker(ctx context.Context) {
 // certificate back and only aims the timer at the end of its backoff, so
 // that a lasting fault never turns into a loop; it is logged when it starts,
 // changes and clears, not at every attempt.
-func (d *Daemon) finish(ctx context.Context, j job, err error) {
+func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 	log := d.log.With("cert", j.cert.Name, "action", j.action.String())
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -310,6 +310,10 @@ func (d *Daemon) finish(ctx context.Context, j job, err error) {
 	now := d.opt.Now()
 	var recorded *recordedError
 	switch {
+	case err == nil && quiet:
+		// Nothing was sent, which proves nothing about a held failure.
+		log.Debug("nothing to do", "reason", j.reason)
+		d.kickLocked()
 	case err == nil:
 		if f := d.holds[j.cert.Name]; f != nil {
 			logCleared(log, "recovered", f, now)

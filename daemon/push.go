@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
@@ -19,28 +20,38 @@ const pushTimeout = 10 * time.Second
 // pushAll gives every HAProxy the stored bundles of a certificate and takes
 // out stores its definition no longer has. Instances are updated in
 // parallel and each one's failure is reported on its own.
-func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) error {
+//
+// It reports whether anything was sent: a push that found every instance
+// held back, or already serving the bundles, did nothing worth a log line.
+func (d *Daemon) pushAll(ctx context.Context, c configs.Certificate) (sent bool, err error) {
 	rec, err := d.opt.Store.Get(c.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	names := bundleNames(c)
-	errs := d.eachHAProxy(func(_ int, h HAProxy) error { return d.pushOne(ctx, h, c, names, rec.Bundles) })
-	if err := errors.Join(errs...); err != nil || rec.RemovedAt.IsZero() {
+	var sends atomic.Int32
+	errs := d.eachHAProxy(func(_ int, h HAProxy) error {
+		sent, err := d.pushOne(ctx, h, c, names, rec.Bundles)
+		if sent {
+			sends.Add(1)
+		}
 		return err
+	})
+	if err := errors.Join(errs...); err != nil || rec.RemovedAt.IsZero() {
+		return sends.Load() > 0, err
 	}
 	// Back in the domains file and served again: the retention period of a
 	// later removal starts at that removal, not at this old one.
 	rec.RemovedAt = time.Time{}
-	return d.opt.Store.Put(rec)
+	return true, d.opt.Store.Put(rec)
 }
 
-func (d *Daemon) pushOne(ctx context.Context, l HAProxy, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) error {
+func (d *Daemon) pushOne(ctx context.Context, l HAProxy, c configs.Certificate, names map[string]string, bundles map[string]store.Bundle) (bool, error) {
 	ok, probe := d.pushable(l.Name())
 	if !ok {
 		// Held back: the pass sees it as absent and decides nothing for it
 		// until it answers again, so skipping it here is not a failure.
-		return nil
+		return false, nil
 	}
 	// A push that has started finishes even when hotcert is stopping: the
 	// bundle is on disk already, and HAProxy should serve it too.
@@ -72,9 +83,9 @@ func (d *Daemon) pushOne(ctx context.Context, l HAProxy, c configs.Certificate, 
 	if isInstanceWide(err) {
 		// The instance's fault, not the certificate's: the instance backs
 		// off, and the pass sees it as absent until it takes changes again.
-		return nil
+		return false, nil
 	}
-	return err
+	return sent || dropped, err
 }
 
 func serves(loaded map[string]*big.Int, bn string, b store.Bundle) bool {
@@ -167,9 +178,9 @@ func (d *Daemon) dropAll(ctx context.Context, l HAProxy, rec *store.Record) erro
 			errs = append(errs, fmt.Errorf("remove %s from %s: %w", sn, l.Name(), err))
 		}
 	}
-	err = errors.Join(errs...)
-	d.pushed(l.Name(), err, true, len(names) > 0)
-	return err
+	// No verdict on a refusing instance: HAProxy takes removals while
+	// another writer's transaction blocks every push.
+	return errors.Join(errs...)
 }
 
 // errHeld stands for an instance that is known not to answer.

@@ -21,23 +21,26 @@ const permanentRetry = 12 * time.Hour
 // ErrUnknownCertificate is returned for a name the domains file lacks.
 var ErrUnknownCertificate = errors.New("no such certificate in the domains file")
 
-func (d *Daemon) runJob(ctx context.Context, j job) error {
+// runJob runs one action. quiet reports an action that turned out to have
+// nothing to do (a push whose instances were all held back or up to date).
+func (d *Daemon) runJob(ctx context.Context, j job) (quiet bool, err error) {
 	d.log.Debug("start", "cert", j.cert.Name, "action", j.action.String(), "reason", j.reason)
-	var err error
 	switch j.action {
 	case actIssue, actRenew:
 		err = d.order(ctx, j)
 	case actRefresh:
 		err = d.refresh(ctx, j.cert)
 	case actPush:
-		err = d.pushAll(ctx, j.cert)
+		var sent bool
+		sent, err = d.pushAll(ctx, j.cert)
+		quiet = !sent
 	case actRemove:
 		err = d.remove(ctx, j.cert.Name)
 	}
 	if j.action == actIssue && ctx.Err() == nil {
 		d.noteIssued(j.cert.Name, err)
 	}
-	return err
+	return quiet, err
 }
 
 // order obtains new bundles for the key types that need them, stores them,
@@ -85,7 +88,8 @@ func (d *Daemon) order(ctx context.Context, j job) error {
 		return err
 	}
 	d.opt.Metrics.Order(c.Name, "success", "")
-	return d.pushAll(ctx, c)
+	_, err = d.pushAll(ctx, c)
+	return err
 }
 
 // neededKeyTypes: everything when the names changed or a renewal was forced,
