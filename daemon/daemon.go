@@ -30,6 +30,8 @@ type Issuer interface {
 	// Revoke signs with certKey, the certificate's own key, for reason
 	// keyCompromise (the only signature Let's Encrypt takes for it), and with
 	// the account key otherwise.
+	// Ping reports whether the CA answers, without placing an order.
+	Ping(ctx context.Context) error
 	Revoke(ctx context.Context, leafDER []byte, certKey crypto.Signer, reason int) error
 }
 
@@ -92,6 +94,7 @@ type Daemon struct {
 	// holds are certificates whose last action failed locally, held back
 	// until their backoff ends (see fault.go).
 	holds map[string]*fault
+	ca    caState
 	wake  time.Time
 	// seq counts finished actions; finished[name] is the seq at which the
 	// certificate's last action ended (see enqueue).
@@ -319,7 +322,16 @@ func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 			logCleared(log, "recovered", f, now)
 			delete(d.holds, j.cert.Name)
 		}
+		if j.action == actIssue || j.action == actRenew {
+			d.caOrderedLocked(now)
+		}
 		log.Info("done", "reason", j.reason)
+		d.kickLocked()
+	case errors.As(err, &recorded) && issuer.IsUnavailable(err):
+		// The CA's fault, logged once for every certificate by
+		// caFailedLocked; the record keeps the error for status.
+		log.Debug("failed", "reason", j.reason, "err", err)
+		d.caFailedLocked(j.cert.Name, err, now)
 		d.kickLocked()
 	case errors.As(err, &recorded):
 		log.Error("failed", "reason", j.reason, "err", err)

@@ -212,6 +212,8 @@ type fakeIssuer struct {
 	gate     chan struct{}
 
 	mu      sync.Mutex
+	pingErr error
+	pings   int
 	orders  []issuer.Request
 	running int
 	maxRun  int
@@ -249,6 +251,13 @@ func (f *fakeIssuer) Issue(ctx context.Context, req issuer.Request) (*issuer.Bun
 
 func (f *fakeIssuer) RenewalInfo(context.Context, *x509.Certificate) (*issuer.Window, time.Duration, error) {
 	return nil, 0, issuer.ErrNoARI
+}
+
+func (f *fakeIssuer) Ping(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pings++
+	return f.pingErr
 }
 
 func (f *fakeIssuer) Revoke(context.Context, []byte, crypto.Signer, int) error { return nil }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/internal/bundle"
+	"github.com/hotcert/hotcert/issuer"
 )
 
 // errLocked stands for a refusal of the whole instance (another writer's
@@ -377,6 +378,55 @@ func TestRenewalNamesWhatItReplaces(t *testing.T) {
 		}
 		if rp := r.iss.orders[1].Replaces; rp == nil || rp.SerialNumber.Cmp(first.SerialNumber) != 0 {
 			t.Fatalf("the renewal replaces %v, want serial %v", rp, first.SerialNumber)
+		}
+	})
+}
+
+// TestCertificatesFollowTheCABack: orders that failed because the CA was
+// down wait on a backoff that reaches an hour in a long outage; once the
+// CA's directory answers again, they are ordered within a minute, not when
+// their backoff ends, and the outage itself costs no order attempts beyond
+// the backoff's.
+func TestCertificatesFollowTheCABack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		down := &issuer.Error{Problem: "urn:ietf:params:acme:error:serverInternal", Unavailable: true, Err: errors.New("503")}
+		var mu sync.Mutex
+		caDown := true
+		iss := &fakeIssuer{tb: t, now: time.Now, lifetime: 90 * 24 * time.Hour, pingErr: down}
+		iss.fail = func(int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if caDown {
+				return down
+			}
+			return nil
+		}
+		st := newFakeStore()
+		lb := newFakeHAProxy("lb1")
+		r := startRig(t, st, func(o *Options) { o.Issuer = iss }, lb)
+		defer r.stop()
+		r.d.SetDesired(desired(cert("a", "a.test"), cert("b", "b.test")))
+		time.Sleep(3 * time.Hour)
+		settle()
+		if n := r.iss.count(); n > 2*12 {
+			t.Fatalf("%d order attempts in a 3-hour CA outage", n)
+		}
+		if rec := st.get("a"); !rec.CAUnavailable || rec.NextAttempt.Sub(time.Now()) < 10*time.Minute {
+			t.Fatalf("after 3 hours the record is %+v; want a long backoff, marked as the CA's", rec)
+		}
+		mu.Lock()
+		caDown = false
+		mu.Unlock()
+		iss.mu.Lock()
+		iss.pingErr = nil
+		iss.mu.Unlock()
+		time.Sleep(time.Minute)
+		settle()
+		if lb.served("a") == nil || lb.served("b") == nil {
+			t.Fatalf("a minute after the CA came back, its certificates are not served (pings %d, orders %d, a: %+v)", iss.pings, iss.count(), st.get("a"))
+		}
+		if pings := iss.pings; pings > 3*60*4 { // one GET every 15 to 30 s
+			t.Fatalf("%d pings in 3 hours", pings)
 		}
 	})
 }

@@ -41,7 +41,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 		return now.Add(5 * time.Second)
 	}
 	srv, wake := d.served(ctx, now)
-	next = earliest(next, wake)
+	next = earliest(next, wake, d.probeCA(ctx, now))
 	want := map[string]bool{}
 	for _, c := range desired.Certificates {
 		want[c.Name] = true

@@ -166,6 +166,7 @@ func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record) {
 		rec.KeyTypes[i] = string(kt)
 	}
 	rec.Ordering, rec.Attempts, rec.LastError, rec.Permanent = false, 0, "", false
+	rec.CAUnavailable = false
 	rec.NextAttempt = time.Time{}
 	// A new certificate has a new renewal window: ask the CA about it soon,
 	// and pick a new random point in whatever window it gives.
@@ -182,6 +183,7 @@ func (d *Daemon) failed(rec *store.Record, err error) error {
 	rec.Attempts++
 	rec.LastError = err.Error()
 	rec.Permanent = issuer.IsPermanent(err)
+	rec.CAUnavailable = issuer.IsUnavailable(err)
 	wait := orderBackoff(rec.Attempts)
 	if ra, ok := issuer.RetryAfter(err); ok && ra > wait {
 		wait = ra

@@ -101,6 +101,29 @@ func New(opts Options, accountKey crypto.Signer) *Client {
 	}
 }
 
+// Ping fetches the CA's directory and reports whether the CA answers. It
+// is how a daemon that saw the CA fail learns it is back, for the price of
+// one unauthenticated GET and no order.
+func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.opts.DirectoryURL, nil)
+	if err != nil {
+		return fmt.Errorf("ping the CA: %w", err)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return classify("ping the CA", "", "", err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<16))
+	if res.StatusCode != http.StatusOK {
+		return &Error{Unavailable: res.StatusCode >= 500, op: "ping the CA",
+			Err: fmt.Errorf("directory %s answered %s", c.opts.DirectoryURL, res.Status)}
+	}
+	return nil
+}
+
 // retryBackoff replaces x/crypto's default, which retries badNonce and 429 forever with waits
 // of 1s, 2s, 4s... A badNonce is retried almost at once (the next request fetches a fresh
 // nonce); 429 honours a short Retry-After a few times; 5xx gets three quick retries.

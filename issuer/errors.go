@@ -47,13 +47,16 @@ var permanentProblems = map[string]bool{
 // Error is a failed ACME operation for one certificate. Problem is the CA's problem type, such
 // as "urn:ietf:params:acme:error:rejectedIdentifier"; Domain is set when one name is at fault.
 type Error struct {
-	Cert       string
-	Domain     string
-	Problem    string
-	Detail     string
-	Permanent  bool
-	RetryAfter time.Duration
-	Err        error
+	Cert      string
+	Domain    string
+	Problem   string
+	Detail    string
+	Permanent bool
+	// Unavailable: the CA did not answer, or answered with a server error;
+	// nothing is known against the request itself.
+	Unavailable bool
+	RetryAfter  time.Duration
+	Err         error
 
 	op string // what failed, e.g. "order", "authorize"
 }
@@ -94,6 +97,13 @@ func IsPermanent(err error) bool {
 		return e.Permanent
 	}
 	return isPermanentSentinel(err)
+}
+
+// IsUnavailable reports an error that says the CA is down or failing
+// rather than anything about the certificate.
+func IsUnavailable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Unavailable
 }
 
 // RetryAfter returns the wait the CA asked for, if it asked.
@@ -139,8 +149,9 @@ func classify(op, cert, domain string, err error) error {
 		fillProblem(e, ae)
 	case errors.As(err, &oe) && oe.Problem != nil:
 		fillProblem(e, oe.Problem)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-	case isNetError(err):
+	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.DeadlineExceeded), isNetError(err):
+		e.Unavailable = true
 	default:
 		e.Permanent = isPermanentSentinel(err)
 	}
@@ -152,7 +163,7 @@ func fillProblem(e *Error, ae *acme.Error) {
 	name := strings.TrimPrefix(ae.ProblemType, problemPrefix)
 	e.Permanent = permanentProblems[name]
 	if ae.StatusCode >= 500 {
-		e.Permanent = false
+		e.Permanent, e.Unavailable = false, true
 	}
 	if e.Domain == "" {
 		e.Domain = subproblemDomain(ae)

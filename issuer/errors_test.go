@@ -162,3 +162,25 @@ func TestAuthzFailedUnauthorizedValidationIsTransient(t *testing.T) {
 		t.Error("a CAA refusal must stay permanent")
 	}
 }
+
+// TestUnavailable: errors that say the CA is down or failing, and nothing
+// about the certificate, are told apart from the rest.
+func TestUnavailable(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{acmeErr(500, "serverInternal", nil), true},
+		{acmeErr(503, "malformed", nil), true},
+		{context.DeadlineExceeded, true},
+		{&net.OpError{Op: "dial", Err: errors.New("refused")}, true},
+		{context.Canceled, false},
+		{acmeErr(429, "rateLimited", nil), false},
+		{acmeErr(403, "unauthorized", nil), false},
+		{errors.New("boom"), false},
+	} {
+		if got := IsUnavailable(classify("order", "shop", "", tt.err)); got != tt.want {
+			t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}

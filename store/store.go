@@ -48,6 +48,10 @@ type Record struct {
 	// Permanent is set when the CA refused the request in a way that retrying
 	// cannot fix; the certificate then waits for an edit or a manual renew.
 	Permanent bool `json:"permanent,omitempty"`
+	// CAUnavailable: the last failure was the CA's being down or failing,
+	// not anything about this certificate; the daemon lets the order go
+	// early once the CA answers again.
+	CAUnavailable bool `json:"ca_unavailable,omitempty"`
 	// Ordering is set, and persisted, before an order is placed and cleared
 	// when it ends; finding it set at start-up means hotcert died mid-order.
 	Ordering bool `json:"ordering,omitempty"`
