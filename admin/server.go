@@ -1,7 +1,7 @@
 // Package admin is hotcert's operator surface over HTTP: certificate status,
 // renew and revoke, readiness, Prometheus metrics, and the one-shot order
 // endpoint for scripts that bring their own keys. Every state-changing call
-// needs the bearer token.
+// needs the bearer token. Client is the API as the CLI calls it.
 package admin
 
 import (
