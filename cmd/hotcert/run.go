@@ -161,7 +161,7 @@ func waitDone(done <-chan error) error {
 // change and changes nothing: the last good set stays in force.
 func loadDomains(cfg *configs.Config, d *daemon.Daemon, log *slog.Logger) {
 	path := cfg.DomainsFile
-	doms, err := readDomains(cfg)
+	doms, err := cfg.LoadDomains()
 	if err != nil {
 		log.Error("domains file rejected; keeping the last good set", "file", path, "err", err)
 		d.ConfigError(err)
@@ -169,18 +169,6 @@ func loadDomains(cfg *configs.Config, d *daemon.Daemon, log *slog.Logger) {
 	}
 	log.Info("domains file loaded", "file", path, "certificates", len(doms.Certificates))
 	d.SetDesired(doms)
-}
-
-// readDomains loads the domains file and checks it against the config.
-func readDomains(cfg *configs.Config) (*configs.Domains, error) {
-	doms, err := configs.LoadDomains(cfg.DomainsFile)
-	if err != nil {
-		return nil, err
-	}
-	if err := doms.CheckAgainst(cfg); err != nil {
-		return nil, err
-	}
-	return doms, nil
 }
 
 func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
