@@ -65,7 +65,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	responder.OnRequest(metrics.Challenge)
 	var solver issuer.Solver = responder
 	if cfg.Challenge.HAProxyMap != "" {
-		solver = bothSolvers{responder, runtime.MapSolver{Fleet: lbs, Map: cfg.Challenge.HAProxyMap}}
+		solver = issuer.Solvers{responder, runtime.MapSolver{Fleet: lbs, Map: cfg.Challenge.HAProxyMap}}
 	}
 	srv := responder.Server(cfg.Challenge.HTTP01Listen)
 	ln, err := listen(srv.Addr)
@@ -210,19 +210,4 @@ func acmeHTTPClient(caRoots string) (*http.Client, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
-}
-
-// bothSolvers answers a challenge from hotcert's own backend and from the
-// HAProxy map, so that either route works.
-type bothSolvers struct{ a, b issuer.Solver }
-
-func (s bothSolvers) Present(ctx context.Context, token, keyAuth string) error {
-	if err := s.a.Present(ctx, token, keyAuth); err != nil {
-		return err
-	}
-	return s.b.Present(ctx, token, keyAuth)
-}
-
-func (s bothSolvers) CleanUp(ctx context.Context, token string) error {
-	return errors.Join(s.a.CleanUp(ctx, token), s.b.CleanUp(ctx, token))
 }
