@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -190,24 +188,19 @@ func asLoaders(f runtime.Fleet) []daemon.Loader {
 	return out
 }
 
-// acmeHTTPClient trusts the system roots plus ca_roots (a private CA or
-// Pebble), with timeouts so that a stalled CA cannot hang an order.
+// acmeHTTPClient is the CA's HTTP client, trusting the system roots plus
+// the PEM file caRoots when there is one.
 func acmeHTTPClient(caRoots string) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 30 * time.Second
-	if caRoots != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		pemBytes, err := os.ReadFile(caRoots)
-		if err != nil {
-			return nil, fmt.Errorf("acme.ca_roots: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("acme.ca_roots %s: no PEM certificates", caRoots)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if caRoots == "" {
+		return issuer.NewHTTPClient(nil)
 	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+	pemBytes, err := os.ReadFile(caRoots)
+	if err != nil {
+		return nil, fmt.Errorf("acme.ca_roots: %w", err)
+	}
+	hc, err := issuer.NewHTTPClient(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("acme.ca_roots %s: %w", caRoots, err)
+	}
+	return hc, nil
 }
