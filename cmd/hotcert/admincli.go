@@ -6,16 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/hotcert/hotcert/admin"
 	"github.com/hotcert/hotcert/configs"
-	"github.com/hotcert/hotcert/daemon"
 )
 
 // adminCommands talk to a running daemon's admin API.
@@ -59,8 +54,6 @@ func (c *apiClient) explain(err error) error {
 	}
 	return err
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func firstLine(err error) error {
 	if err == nil {
@@ -119,45 +112,6 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	return printTable(stdout, list.Certificates)
 }
 
-func printTable(w io.Writer, certs []daemon.CertStatus) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDOMAINS\tNOT AFTER\tNEXT RENEWAL\tSTATE\tLAST ERROR\tSERIAL PER HAPROXY")
-	for _, c := range certs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","),
-			when(c.NotAfter), when(c.NextRenewal), c.State, orDash(truncate(oneLine(c.LastError), 60)), loaded(c))
-	}
-	return tw.Flush()
-}
-
-func when(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04Z")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
-
-func loaded(c daemon.CertStatus) string {
-	var parts []string
-	for _, lb := range sortedKeys(c.Loaded) {
-		parts = append(parts, lb+"="+orDash(c.Loaded[lb]))
-	}
-	return orDash(strings.Join(parts, " "))
-}
-
 func cmdRenew(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("renew", stderr)
 	all := fs.Bool("all", false, "renew every certificate")
@@ -212,9 +166,4 @@ func cmdRevoke(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: revoked (reason %d); a replacement is being ordered\n", pos[0], code)
 	return nil
-}
-
-// sortedKeys is for stable output.
-func sortedKeys(m map[string]string) []string {
-	return slices.Sorted(maps.Keys(m))
 }
