@@ -1,7 +1,7 @@
 // Package admin is hotcert's operator surface over HTTP: certificate status,
 // renew and revoke, readiness, Prometheus metrics, and the one-shot order
 // endpoint for scripts that bring their own keys. Every state-changing call
-// needs the bearer token.
+// needs the bearer token. Client is the API as the CLI calls it.
 package admin
 
 import (
@@ -133,13 +133,17 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// certificates lists every certificate; a rejected domains file shows here
-// too, since the list is then the last good set, not what the file says.
+// CertList is GET /v1/certificates' answer. A rejected domains file shows
+// in ConfigError, since the list is then the last good set, not what the
+// file says.
+type CertList struct {
+	ConfigError  string              `json:"config_error,omitempty"`
+	Certificates []daemon.CertStatus `json:"certificates"`
+}
+
+// certificates lists every certificate.
 func (s *Server) certificates(w http.ResponseWriter, _ *http.Request) {
-	body := struct {
-		ConfigError  string              `json:"config_error,omitempty"`
-		Certificates []daemon.CertStatus `json:"certificates"`
-	}{Certificates: s.opt.Daemon.Status()}
+	body := CertList{Certificates: s.opt.Daemon.Status()}
 	if err := s.opt.Daemon.ConfigErr(); err != nil {
 		body.ConfigError = err.Error()
 	}
@@ -185,8 +189,8 @@ func (s *Server) daemonError(w http.ResponseWriter, name string, err error) {
 	}
 }
 
-// health is /healthz's answer.
-type health struct {
+// Health is GET /healthz's answer.
+type Health struct {
 	Status      string            `json:"status"` // ready | unready
 	ConfigError string            `json:"config_error,omitempty"`
 	HAProxyDown map[string]string `json:"haproxy_down,omitempty"`
@@ -200,7 +204,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client went away
 	}
-	h := health{Status: "ready", HAProxyDown: down}
+	h := Health{Status: "ready", HAProxyDown: down}
 	if err := s.opt.Daemon.ConfigErr(); err != nil {
 		h.ConfigError = err.Error()
 	}

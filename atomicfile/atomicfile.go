@@ -2,6 +2,10 @@
 // restarts after a crash, sees either the old content or the new one, never
 // a mix. HAProxy reads cert_dir and the crt-list at start-up, and hotcert reads
 // its state directory after a crash, so neither may ever see half a file.
+//
+// A write killed before its rename leaves a temporary file beside the one
+// it was to replace. RemoveLeftovers tidies those; it and Write share one
+// naming rule, in leftovers.go.
 package atomicfile
 
 import (
@@ -18,7 +22,7 @@ import (
 // rename itself survives a power loss.
 func Write(path string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

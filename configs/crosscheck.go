@@ -20,3 +20,16 @@ func (d *Domains) CheckAgainst(c *Config) error {
 	}
 	return r.probs.err()
 }
+
+// LoadDomains reads the domains file that c names and checks it against c,
+// as the daemon and `hotcert check` both do.
+func (c *Config) LoadDomains() (*Domains, error) {
+	d, err := LoadDomains(c.DomainsFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.CheckAgainst(c); err != nil {
+		return nil, err
+	}
+	return d, nil
+}

@@ -2,6 +2,8 @@ package configs
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,5 +27,25 @@ func TestCheckAgainstNeedsDNSForDNS01(t *testing.T) {
 	}
 	if err := d.CheckAgainst(&Config{DNS: DNS{Server: "127.0.0.1:53"}}); err != nil {
 		t.Fatalf("with a dns server: %v", err)
+	}
+}
+
+func TestConfigLoadDomainsChecksAgainstTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "domains.yaml")
+	c := &Config{File: filepath.Join(dir, "hotcert.yaml"), DomainsFile: path}
+	if _, err := c.LoadDomains(); err == nil {
+		t.Fatal("a missing domains file loaded")
+	}
+	if err := os.WriteFile(path, []byte("certificates:\n  - domains: [a.example.com]\n    challenge: dns-01\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ps Problems
+	if _, err := c.LoadDomains(); !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].String(), "dns-01 needs dns.server") {
+		t.Fatalf("dns-01 without a dns section: %v", err)
+	}
+	c.DNS.Server = "127.0.0.1:53"
+	if d, err := c.LoadDomains(); err != nil || len(d.Certificates) != 1 {
+		t.Fatalf("with a dns server: %+v, %v", d, err)
 	}
 }

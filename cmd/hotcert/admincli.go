@@ -1,23 +1,16 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"net"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/hotcert/hotcert/admin"
 	"github.com/hotcert/hotcert/configs"
-	"github.com/hotcert/hotcert/daemon"
 )
 
 // adminCommands talk to a running daemon's admin API.
@@ -30,10 +23,8 @@ var adminCommands = map[string]func([]string, io.Writer, io.Writer) error{
 // apiClient is the admin API as the CLI sees it: the address and token come
 // from the same config file the daemon reads.
 type apiClient struct {
-	base      string
-	token     string
+	*admin.Client
 	tokenFile string // named when the daemon refuses the token
-	http      *http.Client
 }
 
 // newAPIClient finds the admin API from the config. Reading needs no token
@@ -43,89 +34,26 @@ func newAPIClient(cfgPath string, needToken bool) (*apiClient, error) {
 	if cfg == nil {
 		return nil, firstLine(err)
 	}
-	c := &apiClient{base: "http://" + dialAddr(cfg.Admin.Listen), tokenFile: cfg.Admin.TokenFile,
-		http: &http.Client{Timeout: 90 * time.Second}}
-	if !needToken {
-		return c, nil
-	}
-	if c.token, err = admin.ReadToken(cfg.Admin.TokenFile); err != nil {
-		return nil, fmt.Errorf("%w (is hotcert running, and may this user read %s?)", err, cfg.Admin.TokenFile)
-	}
-	return c, nil
-}
-
-// dialAddr turns a listen address into one to connect to: a wildcard host
-// becomes loopback.
-func dialAddr(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// do sends a request and decodes a JSON answer into out; a problem document
-// becomes a one-line error.
-func (c *apiClient) do(method, path string, form url.Values, out any) error {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the admin API at %s (is hotcert running?): %w", c.base, unwrapURL(err))
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("admin API: %w", err)
-	}
-	if resp.StatusCode == http.StatusUnauthorized {
-		// The CLI always sends a token, so a 401 means it is the wrong one:
-		// usually a config other than the daemon's, or a stale token file.
-		return fmt.Errorf("the admin API at %s refused the token in %s: it is not the running daemon's token "+
-			"(does --config name the config hotcert runs with?)", c.base, c.tokenFile)
-	}
-	if resp.StatusCode >= 300 {
-		var p admin.Problem
-		if json.Unmarshal(b, &p) == nil && p.Detail != "" {
-			return errors.New(oneLine(p.Detail))
+	var tok string
+	if needToken {
+		if tok, err = admin.ReadToken(cfg.Admin.TokenFile); err != nil {
+			return nil, fmt.Errorf("%w (is hotcert running, and may this user read %s?)", err, cfg.Admin.TokenFile)
 		}
-		return fmt.Errorf("admin API: %s", resp.Status)
 	}
-	if out == nil {
-		return nil
-	}
-	if raw, ok := out.(*[]byte); ok {
-		*raw = b
-		return nil
-	}
-	return json.Unmarshal(b, out)
+	return &apiClient{Client: admin.NewClient(cfg.Admin.Listen, tok), tokenFile: cfg.Admin.TokenFile}, nil
 }
 
-func unwrapURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
+// explain words a refused token for the operator. The CLI sends a token
+// with every state change, so a 401 means it is the wrong one: usually a
+// config other than the daemon's, or a stale token file.
+func (c *apiClient) explain(err error) error {
+	var se *admin.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusUnauthorized {
+		return fmt.Errorf("the admin API at %s refused the token in %s: it is not the running daemon's token "+
+			"(does --config name the config hotcert runs with?)", c.URL, c.tokenFile)
 	}
 	return err
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func firstLine(err error) error {
 	if err == nil {
@@ -152,11 +80,6 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-type certList struct {
-	ConfigError  string              `json:"config_error"`
-	Certificates []daemon.CertStatus `json:"certificates"`
-}
-
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("status", stderr)
 	format := fs.String("o", "table", "output: table or json")
@@ -169,62 +92,24 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var raw []byte
-	if err := c.do(http.MethodGet, "/v1/certificates", nil, &raw); err != nil {
-		return err
-	}
+	ctx := context.Background()
 	if *format == "json" {
-		_, err := stdout.Write(raw)
+		raw, err := c.CertificatesJSON(ctx)
+		if err != nil {
+			return c.explain(err)
+		}
+		_, err = stdout.Write(raw)
 		return err
 	}
-	var list certList
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return fmt.Errorf("admin API: %w", err)
+	list, err := c.Certificates(ctx)
+	if err != nil {
+		return c.explain(err)
 	}
 	if list.ConfigError != "" {
 		fmt.Fprintf(stdout, "domains file rejected, the last good set stays in force:\n%s\n\n", list.ConfigError)
 	}
-	printDown(stdout, c)
+	printDown(ctx, stdout, c.Client)
 	return printTable(stdout, list.Certificates)
-}
-
-func printTable(w io.Writer, certs []daemon.CertStatus) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDOMAINS\tNOT AFTER\tNEXT RENEWAL\tSTATE\tLAST ERROR\tSERIAL PER HAPROXY")
-	for _, c := range certs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","),
-			when(c.NotAfter), when(c.NextRenewal), c.State, orDash(truncate(oneLine(c.LastError), 60)), loaded(c))
-	}
-	return tw.Flush()
-}
-
-func when(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04Z")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
-
-func loaded(c daemon.CertStatus) string {
-	var parts []string
-	for _, lb := range sortedKeys(c.Loaded) {
-		parts = append(parts, lb+"="+orDash(c.Loaded[lb]))
-	}
-	return orDash(strings.Join(parts, " "))
 }
 
 func cmdRenew(args []string, stdout, stderr io.Writer) error {
@@ -239,11 +124,12 @@ func cmdRenew(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ctx := context.Background()
 	names := pos
 	if *all {
-		var list certList
-		if err := c.do(http.MethodGet, "/v1/certificates", nil, &list); err != nil {
-			return err
+		list, err := c.Certificates(ctx)
+		if err != nil {
+			return c.explain(err)
 		}
 		names = nil
 		for _, s := range list.Certificates {
@@ -251,8 +137,8 @@ func cmdRenew(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	for _, n := range names {
-		if err := c.do(http.MethodPost, "/v1/certificates/"+url.PathEscape(n)+"/renew", nil, nil); err != nil {
-			return err
+		if err := c.Renew(ctx, n); err != nil {
+			return c.explain(err)
 		}
 		fmt.Fprintf(stdout, "%s: renewal queued\n", n)
 	}
@@ -275,15 +161,9 @@ func cmdRevoke(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	form := url.Values{"reason": {fmt.Sprint(code)}}
-	if err := c.do(http.MethodPost, "/v1/certificates/"+url.PathEscape(pos[0])+"/revoke", form, nil); err != nil {
-		return err
+	if err := c.Revoke(context.Background(), pos[0], code); err != nil {
+		return c.explain(err)
 	}
 	fmt.Fprintf(stdout, "%s: revoked (reason %d); a replacement is being ordered\n", pos[0], code)
 	return nil
-}
-
-// sortedKeys is for stable output.
-func sortedKeys(m map[string]string) []string {
-	return slices.Sorted(maps.Keys(m))
 }

@@ -26,7 +26,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		bad = reportFiles(stderr, *cfgPath, cfg)
 	}
 	if cfg != nil {
-		_, derr := readDomains(cfg)
+		_, derr := cfg.LoadDomains()
 		bad = report(stderr, derr) || bad
 	}
 	if bad {

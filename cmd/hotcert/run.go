@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +63,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	responder.OnRequest(metrics.Challenge)
 	var solver issuer.HTTPSolver = responder
 	if cfg.Challenge.HAProxyMap != "" {
-		solver = bothSolvers{responder, runtime.MapSolver{Fleet: lbs, Map: cfg.Challenge.HAProxyMap}}
+		solver = issuer.HTTPSolvers{responder, runtime.MapSolver{Fleet: lbs, Map: cfg.Challenge.HAProxyMap}}
 	}
 	srv := responder.Server(cfg.Challenge.HTTP01Listen)
 	ln, err := listen(srv.Addr)
@@ -161,7 +159,7 @@ func waitDone(done <-chan error) error {
 // change and changes nothing: the last good set stays in force.
 func loadDomains(cfg *configs.Config, d *daemon.Daemon, log *slog.Logger) {
 	path := cfg.DomainsFile
-	doms, err := readDomains(cfg)
+	doms, err := cfg.LoadDomains()
 	if err != nil {
 		log.Error("domains file rejected; keeping the last good set", "file", path, "err", err)
 		d.ConfigError(err)
@@ -169,18 +167,6 @@ func loadDomains(cfg *configs.Config, d *daemon.Daemon, log *slog.Logger) {
 	}
 	log.Info("domains file loaded", "file", path, "certificates", len(doms.Certificates))
 	d.SetDesired(doms)
-}
-
-// readDomains loads the domains file and checks it against the config.
-func readDomains(cfg *configs.Config) (*configs.Domains, error) {
-	doms, err := configs.LoadDomains(cfg.DomainsFile)
-	if err != nil {
-		return nil, err
-	}
-	if err := doms.CheckAgainst(cfg); err != nil {
-		return nil, err
-	}
-	return doms, nil
 }
 
 func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
@@ -210,39 +196,19 @@ func asHAProxies(f runtime.Fleet) []daemon.HAProxy {
 	return out
 }
 
-// acmeHTTPClient trusts the system roots plus ca_roots (a private CA or
-// Pebble), with timeouts so that a stalled CA cannot hang an order.
+// acmeHTTPClient is the CA's HTTP client, trusting the system roots plus
+// the PEM file caRoots when there is one.
 func acmeHTTPClient(caRoots string) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 30 * time.Second
-	if caRoots != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		pemBytes, err := os.ReadFile(caRoots)
-		if err != nil {
-			return nil, fmt.Errorf("acme.ca_roots: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("acme.ca_roots %s: no PEM certificates", caRoots)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if caRoots == "" {
+		return issuer.NewHTTPClient(nil)
 	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
-}
-
-// bothSolvers answers a challenge from hotcert's own backend and from the
-// HAProxy map, so that either route works.
-type bothSolvers struct{ a, b issuer.HTTPSolver }
-
-func (s bothSolvers) Present(ctx context.Context, token, keyAuth string) error {
-	if err := s.a.Present(ctx, token, keyAuth); err != nil {
-		return err
+	pemBytes, err := os.ReadFile(caRoots)
+	if err != nil {
+		return nil, fmt.Errorf("acme.ca_roots: %w", err)
 	}
-	return s.b.Present(ctx, token, keyAuth)
-}
-
-func (s bothSolvers) CleanUp(ctx context.Context, token string) error {
-	return errors.Join(s.a.CleanUp(ctx, token), s.b.CleanUp(ctx, token))
+	hc, err := issuer.NewHTTPClient(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("acme.ca_roots %s: %w", caRoots, err)
+	}
+	return hc, nil
 }

@@ -1,0 +1,135 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The client is tested against the server itself, so that the two agree on
+// the wire.
+
+func TestClientReadsAndChangesState(t *testing.T) {
+	r := newRig(t)
+	c := &Client{URL: r.srv.URL, Token: testToken}
+	ctx := context.Background()
+	list, err := c.Certificates(ctx)
+	if err != nil || len(list.Certificates) != 1 || list.Certificates[0].Loaded["lb1"] != "ab" || list.ConfigError != "" {
+		t.Fatalf("Certificates = %+v, %v", list, err)
+	}
+	if err := c.Renew(ctx, "shop"); err != nil {
+		t.Fatalf("Renew: %v", err)
+	}
+	if err := c.Revoke(ctx, "shop", 4); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if len(r.d.renewed) != 1 || r.d.revoked["shop"] != 4 {
+		t.Fatalf("renewed %v revoked %v", r.d.renewed, r.d.revoked)
+	}
+	r.d.cfgErr = errors.New("domains.yaml:3:5: domains: empty")
+	if list, err := c.Certificates(ctx); err != nil || list.ConfigError != "domains.yaml:3:5: domains: empty" {
+		t.Fatalf("Certificates with a rejected domains file = %+v, %v", list, err)
+	}
+}
+
+func TestClientReadsNeedNoToken(t *testing.T) {
+	r := newRig(t)
+	c := &Client{URL: r.srv.URL}
+	if _, err := c.Certificates(context.Background()); err != nil {
+		t.Fatalf("Certificates without a token: %v", err)
+	}
+	if _, err := c.Health(context.Background()); err != nil {
+		t.Fatalf("Health without a token: %v", err)
+	}
+}
+
+func TestClientErrorsAreTyped(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	for _, tok := range []string{"", "wrong"} {
+		err := (&Client{URL: r.srv.URL, Token: tok}).Renew(ctx, "shop")
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
+			t.Fatalf("Renew with token %q: %v, want a 401 *StatusError", tok, err)
+		}
+	}
+	err := (&Client{URL: r.srv.URL, Token: testToken}).Renew(ctx, "nope")
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusNotFound || se.Problem.Field != "name" {
+		t.Fatalf("Renew of an unknown name: %#v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "nope: ") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %q: want the problem's detail on one line", err)
+	}
+	if len(r.d.renewed) != 0 {
+		t.Fatalf("refused requests renewed %v", r.d.renewed)
+	}
+}
+
+func TestClientErrorWithoutProblemNamesTheStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "upstream\nbroke", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	err := (&Client{URL: srv.URL}).Renew(context.Background(), "shop")
+	if err == nil || err.Error() != "admin API: 502 Bad Gateway" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestClientDetailOnOneLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, http.StatusConflict, probBadRequest, "name", "shop:\n  not issued  yet")
+	}))
+	defer srv.Close()
+	err := (&Client{URL: srv.URL}).Renew(context.Background(), "shop")
+	if err == nil || err.Error() != "shop: not issued yet" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestClientUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	_, err := (&Client{URL: url}).Certificates(context.Background())
+	want := "cannot reach the admin API at " + url + " (is hotcert running?): "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), `Get "`) {
+		t.Fatalf("err = %v, want it to start %q without the request", err, want)
+	}
+}
+
+func TestClientHealthReadsAnUnreadyAnswer(t *testing.T) {
+	r := newRig(t)
+	c := &Client{URL: r.srv.URL}
+	h, err := c.Health(context.Background())
+	if err != nil || h.Status != "ready" || len(h.HAProxyDown) != 0 {
+		t.Fatalf("Health = %+v, %v", h, err)
+	}
+	r.d.setDown(map[string]string{"lb2": "dial unix: no such file"})
+	r.clock.Advance(time.Second)
+	h, err = c.Health(context.Background())
+	if err != nil || h.Status != "unready" || h.HAProxyDown["lb2"] != "dial unix: no such file" {
+		t.Fatalf("Health with lb2 down = %+v, %v", h, err)
+	}
+}
+
+func TestNewClientDialsWildcardsOnLoopback(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:9180": "http://127.0.0.1:9180",
+		":9180":          "http://127.0.0.1:9180",
+		"0.0.0.0:9180":   "http://127.0.0.1:9180",
+		"[::]:9180":      "http://[::1]:9180",
+		"[::1]:9180":     "http://[::1]:9180",
+		"admin.lan:9180": "http://admin.lan:9180",
+		"no-port":        "http://no-port",
+	} {
+		if got := NewClient(listen, "").URL; got != want {
+			t.Errorf("NewClient(%q).URL = %q, want %q", listen, got, want)
+		}
+	}
+}
