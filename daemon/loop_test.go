@@ -387,7 +387,7 @@ func TestInterruptedOrders(t *testing.T) {
 				if got.Attempts != tc.attempts+1 || got.Ordering || got.NextAttempt.IsZero() {
 					t.Fatalf("interrupted record = %+v", got)
 				}
-				if wait := got.NextAttempt.Sub(time.Now()); wait != interruptedBase {
+				if wait := time.Until(got.NextAttempt); wait != interruptedBase {
 					t.Fatalf("third interrupted order waits %v, want %v", wait, interruptedBase)
 				}
 				time.Sleep(interruptedBase + time.Second)
