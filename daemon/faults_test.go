@@ -411,7 +411,7 @@ func TestCertificatesFollowTheCABack(t *testing.T) {
 		if n := r.iss.count(); n > 2*12 {
 			t.Fatalf("%d order attempts in a 3-hour CA outage", n)
 		}
-		if rec := st.get("a"); !rec.CAUnavailable || rec.NextAttempt.Sub(time.Now()) < 10*time.Minute {
+		if rec := st.get("a"); !rec.CAUnavailable || time.Until(rec.NextAttempt) < 10*time.Minute {
 			t.Fatalf("after 3 hours the record is %+v; want a long backoff, marked as the CA's", rec)
 		}
 		mu.Lock()
