@@ -46,6 +46,14 @@ func (f *fed) send(name string, op fsnotify.Op) {
 	f.events <- fsnotify.Event{Name: name, Op: op}
 }
 
+// writes sends n writes of the watched file, gap apart on the fake clock.
+func (f *fed) writes(n int, gap time.Duration) {
+	for range n {
+		f.send(f.w.path, fsnotify.Write)
+		time.Sleep(gap)
+	}
+}
+
 // signalled reports, and takes, the pending change signal once the loop
 // has done all it can at the current fake time.
 func (f *fed) signalled() bool {
@@ -55,6 +63,16 @@ func (f *fed) signalled() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// after lets d pass on the fake clock, then checks whether a change signal
+// came, and takes it.
+func (f *fed) after(t *testing.T, d time.Duration, want bool, what string) {
+	t.Helper()
+	time.Sleep(d)
+	if got := f.signalled(); got != want {
+		t.Fatalf("%s: signalled %v, want %v", what, got, want)
 	}
 }
 
@@ -95,34 +113,18 @@ func TestSignalWaitsForTheDebounce(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "domains.yaml")
 		f := feed(t, path)
 		f.send(path, fsnotify.Write)
-		time.Sleep(debounce - time.Nanosecond)
-		if f.signalled() {
-			t.Fatal("signal before the debounce interval passed")
-		}
+		f.after(t, debounce-time.Nanosecond, false, "just before the debounce interval passed")
 		f.send(path, fsnotify.Write) // a second event starts the interval again
-		time.Sleep(debounce - time.Nanosecond)
-		if f.signalled() {
-			t.Fatal("signal less than the debounce interval after the last event")
-		}
-		time.Sleep(time.Nanosecond)
-		if !f.signalled() {
-			t.Fatal("no signal once the last event was the debounce interval old")
-		}
-		time.Sleep(100 * debounce)
-		if f.signalled() {
-			t.Fatal("a second signal for the same events")
-		}
+		f.after(t, debounce-time.Nanosecond, false, "just before the interval after a second event")
+		f.after(t, time.Nanosecond, true, "the interval after the last event")
+		f.after(t, 100*debounce, false, "long after, for the same events")
 	})
 }
 
 func TestBurstCoalesces(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "domains.yaml")
-		f := feed(t, path)
-		for range 20 {
-			f.send(path, fsnotify.Write)
-			time.Sleep(debounce / 2)
-		}
+		f := feed(t, filepath.Join(t.TempDir(), "domains.yaml"))
+		f.writes(20, debounce/2)
 		n := 0
 		for range 100 {
 			if f.signalled() {
@@ -138,19 +140,10 @@ func TestBurstCoalesces(t *testing.T) {
 
 func TestSignalsDoNotPileUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "domains.yaml")
-		f := feed(t, path)
-		for range 3 {
-			f.send(path, fsnotify.Write)
-			time.Sleep(2 * debounce) // three separate bursts, none read yet
-		}
-		if !f.signalled() {
-			t.Fatal("no signal after three unread bursts")
-		}
-		time.Sleep(100 * debounce)
-		if f.signalled() {
-			t.Fatal("more than one signal waiting after three unread bursts")
-		}
+		f := feed(t, filepath.Join(t.TempDir(), "domains.yaml"))
+		f.writes(3, 2*debounce) // three separate bursts, none read yet
+		f.after(t, 0, true, "three unread bursts")
+		f.after(t, 100*debounce, false, "the one signal of three unread bursts read")
 	})
 }
 
@@ -168,16 +161,10 @@ func TestIrrelevantEventsAreIgnored(t *testing.T) {
 			{Name: dir, Op: fsnotify.Remove}, // logged: nothing more will be seen
 		} {
 			f.send(ev.Name, ev.Op)
-			time.Sleep(100 * debounce)
-			if f.signalled() {
-				t.Fatalf("signal after %v", ev)
-			}
+			f.after(t, 100*debounce, false, ev.String())
 		}
 		f.send(path, fsnotify.Write)
-		time.Sleep(debounce)
-		if !f.signalled() {
-			t.Fatal("no signal for a write after the ignored events")
-		}
+		f.after(t, debounce, true, "a write after the ignored events")
 	})
 }
 
@@ -217,10 +204,7 @@ func TestSymlinkTargetMoves(t *testing.T) {
 				symlinkOver(t, s.repoint, path)
 			}
 			f.send(s.name, s.op)
-			time.Sleep(debounce)
-			if got := f.signalled(); got != s.signal {
-				t.Fatalf("%s: signalled %v, want %v", s.what, got, s.signal)
-			}
+			f.after(t, debounce, s.signal, s.what)
 		}
 		if f.dirs.has(elsewhere) || !f.dirs.has(third) || !f.dirs.has(dir) {
 			t.Fatalf("after the link moved to %s, watching %v", third, f.dirs)
@@ -243,15 +227,9 @@ func TestOverflowAsksForALook(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := feed(t, filepath.Join(t.TempDir(), "domains.yaml"))
 		f.errs <- errors.New("inotify: something else")
-		time.Sleep(100 * debounce)
-		if f.signalled() {
-			t.Fatal("signal after an error that lost no event")
-		}
+		f.after(t, 100*debounce, false, "an error that lost no event")
 		f.errs <- fsnotify.ErrEventOverflow
-		time.Sleep(debounce)
-		if !f.signalled() {
-			t.Fatal("no signal after events were lost")
-		}
+		f.after(t, debounce, true, "events were lost")
 	})
 }
 
