@@ -238,6 +238,7 @@ func TestMetricsParseWithValues(t *testing.T) {
 	r.m.Order("shop", "failure", "urn:ietf:params:acme:error:rateLimited")
 	r.m.Push("lb1", nil)
 	r.m.Push("lb1", errors.New("x"))
+	r.m.PassDone(time.Unix(1700000000, 0))
 	r.m.PassDone(time.Unix(1800000000, 0))
 	r.m.ConfigValid(true)
 	r.m.Challenge("hit")
@@ -256,6 +257,7 @@ func TestMetricsParseWithValues(t *testing.T) {
 		`hotcert_pushes_total{haproxy="lb1",result="success"}`:                           1,
 		`hotcert_pushes_total{haproxy="lb1",result="failure"}`:                           1,
 		`hotcert_last_reconcile_success_seconds`:                                         1800000000,
+		`hotcert_reconcile_passes_total`:                                                 2,
 		`hotcert_config_valid`:                                                           1,
 		`hotcert_challenge_requests_total{result="hit"}`:                                 1,
 	}

@@ -20,6 +20,7 @@ type Metrics struct {
 	failures    *prometheus.CounterVec
 	pushes      *prometheus.CounterVec
 	lastPass    prometheus.Gauge
+	passes      prometheus.Counter
 	configValid prometheus.Gauge
 	challenges  *prometheus.CounterVec
 }
@@ -54,6 +55,10 @@ func NewMetrics() *Metrics {
 			Name: "hotcert_last_reconcile_success_seconds",
 			Help: "When the last reconcile pass completed (Unix seconds); alert when it stops moving.",
 		}),
+		passes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotcert_reconcile_passes_total",
+			Help: "Reconcile passes completed.",
+		}),
 		configValid: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hotcert_config_valid",
 			Help: "1 when the domains file in force was accepted, 0 when the last edit was rejected.",
@@ -63,7 +68,7 @@ func NewMetrics() *Metrics {
 			Help: "HTTP-01 challenge requests served, by result (hit, miss, bad_request).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.notAfter, m.nextRenewal, m.orders, m.failures, m.pushes, m.lastPass, m.configValid, m.challenges)
+	m.reg.MustRegister(m.notAfter, m.nextRenewal, m.orders, m.failures, m.pushes, m.lastPass, m.passes, m.configValid, m.challenges)
 	// Both results exist from the start, so that rate() and absent() work
 	// before the first order.
 	for _, r := range []string{"success", "failure"} {
@@ -99,7 +104,10 @@ func (m *Metrics) Push(haproxy string, err error) {
 }
 
 // PassDone records a completed reconcile pass.
-func (m *Metrics) PassDone(at time.Time) { m.lastPass.Set(unix(at)) }
+func (m *Metrics) PassDone(at time.Time) {
+	m.lastPass.Set(unix(at))
+	m.passes.Inc()
+}
 
 // Certificate records a certificate's expiry and next renewal.
 func (m *Metrics) Certificate(name string, notAfter, nextRenewal time.Time) {

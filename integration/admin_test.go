@@ -98,6 +98,42 @@ func (c *adminClient) metrics() map[string]float64 {
 	return flattenMetrics(fams)
 }
 
+// passes is how many reconcile passes hotcert has completed.
+func (c *adminClient) passes() float64 {
+	c.t.Helper()
+	return c.metrics()["hotcert_reconcile_passes_total"]
+}
+
+// statusAfterTwoPasses returns the certificates' status once hotcert has
+// completed two reconcile passes more than when it was called. The second
+// began after the call, so its decisions, which the status shows, take in
+// everything that happened before. SIGHUP asks for the passes, so that this
+// takes moments rather than the 30 s verify interval; it also has hotcert
+// ask the CA for renewal information, which orders nothing by itself.
+func (e *env) statusAfterTwoPasses(t *testing.T, api *adminClient) []daemon.CertStatus {
+	t.Helper()
+	from := api.passes()
+	eventually(t, 60*time.Second, "two more reconcile passes", func() error {
+		if n := api.passes(); n < from+2 {
+			e.proc.Kick(t)
+			return fmt.Errorf("%v passes since, want 2", n-from)
+		}
+		return nil
+	})
+	return api.certificates()
+}
+
+// ordering names the certificates whose last pass decided to order them.
+func ordering(list []daemon.CertStatus) []string {
+	var out []string
+	for _, st := range list {
+		if st.State == daemon.Issue.String() || st.State == daemon.Renew.String() {
+			out = append(out, st.Name)
+		}
+	}
+	return out
+}
+
 func flattenMetrics(fams map[string]*dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
 	for name, f := range fams {
@@ -235,11 +271,16 @@ func checkRefused(t *testing.T, e *env, api *adminClient, serial string) {
 			}
 		}
 	}
-	time.Sleep(2 * time.Second) // a queued renewal would have placed an order by now
+	// An accepted renewal would be in the store before its answer, and any
+	// pass from then on decides to order it until the order succeeds.
+	list := e.statusAfterTwoPasses(t, api)
+	if o := ordering(list); len(o) != 0 {
+		t.Fatalf("after refused requests a pass decided to order %v", o)
+	}
 	if e.ca.Orders() != orders {
 		t.Fatalf("refused requests placed %d orders", e.ca.Orders()-orders)
 	}
-	if st := api.certificates()[0]; st.Loaded["lb1"] != serial || st.Serial != serial {
+	if st := list[0]; st.Loaded["lb1"] != serial || st.Serial != serial {
 		t.Fatalf("refused requests changed the certificate: %+v", st)
 	}
 	if status, _ := e.certStatus(t, mustBig(t, serial)); status != "Valid" {

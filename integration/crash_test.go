@@ -70,7 +70,7 @@ func TestKillDuringIssuance(t *testing.T) {
 	for i := range 10 {
 		p := e.start()
 		delay := time.Duration(rng.Int64N(int64(1500 * time.Millisecond)))
-		time.Sleep(delay)
+		time.Sleep(delay) // on purpose: the kill lands at a random moment
 		p.kill()
 		n := countInFlight()
 		if n > 0 {
@@ -101,7 +101,9 @@ func TestKillDuringIssuance(t *testing.T) {
 	for i := range 5 {
 		p := e.start()
 		waitFirstPass(t, p)
-		time.Sleep(time.Second) // room for an order the pass might have queued
+		if o := ordering(e.statusAfterTwoPasses(t, e.adminAPI(t))); len(o) != 0 {
+			t.Fatalf("restart %d with valid certificates decided to order %v; logs:\n%s", i+1, o, p.Logs())
+		}
 		for _, n := range names {
 			h.waitServed(n+".example.test", e.bundle(0, n), 10*time.Second)
 		}

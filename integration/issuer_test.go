@@ -135,6 +135,7 @@ func TestRefusedNameIsPermanent(t *testing.T) {
   - domains: [ok2.example.test]
 `)
 	e.start()
+	api := e.adminAPI(t)
 	for _, n := range []string{"ok1.example.test", "ok2.example.test"} {
 		e.lbs[0].waitServed(n, e.bundle(0, n), 2*time.Minute)
 	}
@@ -150,8 +151,8 @@ func TestRefusedNameIsPermanent(t *testing.T) {
 	if !first.Permanent || !strings.Contains(first.LastError, "blocked.example.test") {
 		t.Fatalf("refused certificate: permanent=%v last_error=%q; want permanent, naming the domain", first.Permanent, first.LastError)
 	}
-	// More passes run (every finished action and the timer ask for one);
-	// none may place another order for the refused name.
+	// More passes run (the edit, every finished action and SIGHUP ask for
+	// one); none may place another order for the refused name.
 	e.writeDomains(`certificates:
   - domains: [ok1.example.test]
   - name: refused
@@ -160,7 +161,15 @@ func TestRefusedNameIsPermanent(t *testing.T) {
   - domains: [ok3.example.test]
 `)
 	e.lbs[0].waitServed("ok3.example.test", e.bundle(0, "ok3.example.test"), 2*time.Minute)
-	time.Sleep(2 * time.Second)
+	state := "not listed"
+	for _, c := range e.statusAfterTwoPasses(t, api) {
+		if c.Name == "refused" {
+			state = c.State
+		}
+	}
+	if !strings.Contains(state, "refused by the CA") {
+		t.Fatalf("a pass after the refusal left the refused certificate %q, want it waiting as refused by the CA", state)
+	}
 	again, err := st.Get("refused")
 	if err != nil {
 		t.Fatal(err)

@@ -110,8 +110,18 @@ func TestDomainsFileEdits(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "domains.yaml:5:1: invalid YAML") {
 		t.Fatalf("hotcert check exited %d and said %q; want the line of the error", code, stderr)
 	}
-	p.Kick(t) // a pass after the rejection must not act on it either
-	time.Sleep(2 * time.Second)
+	// A pass after the rejection must not act on it either: the status of
+	// passes that began after SIGHUP re-read the bad file still lists all
+	// three (a removed certificate leaves it), none of them to be ordered.
+	p.Kick(t)
+	list := e.statusAfterTwoPasses(t, e.adminAPI(t))
+	var names []string
+	for _, c := range list {
+		names = append(names, c.Name)
+	}
+	if fmt.Sprint(names) != "[base inplace k8s]" || len(ordering(list)) != 0 {
+		t.Fatalf("after a bad file hotcert manages %v and orders %v, want [base inplace k8s] and nothing", names, ordering(list))
+	}
 	for sni, serial := range before {
 		if got := servedSerial(t, h, sni); got.Cmp(serial) != 0 {
 			t.Fatalf("after a bad file %s is served with serial %x, want %x", sni, got, serial)

@@ -11,38 +11,54 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
+// TestRetryAfterHintsPacePolling runs on synctest's fake clock, so the waits
+// are exact: the hint, capped by the caller's deadline, then the poll interval.
 func TestRetryAfterHintsPacePolling(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Retry-After", "3")
-	}))
-	defer srv.Close()
-	c := New(Options{PollInterval: 10 * time.Millisecond}, mustKey(t))
-	res, err := c.http.Get(srv.URL + "/authz/1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	synctest.Test(t, func(t *testing.T) {
+		const url = "https://ca.test/authz/1"
+		hc := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Header: http.Header{"Retry-After": {"3"}}, Body: http.NoBody}, nil
+		})}
+		c := New(Options{PollInterval: 10 * time.Millisecond, HTTPClient: hc}, mustKey(t))
+		p := c.newPoller(url)
+		waited := func(ctx context.Context) time.Duration {
+			start := time.Now()
+			<-p.wait(ctx)
+			return time.Since(start)
+		}
+		get := func() {
+			t.Helper()
+			res, err := c.http.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+		}
 
-	p := c.newPoller(srv.URL + "/authz/1")
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	<-p.wait(ctx) // Retry-After of 3s, cut short by the 50ms deadline
-	if took := time.Since(start); took < 40*time.Millisecond {
-		t.Fatalf("poll ignored Retry-After: waited %s", took)
-	}
-	start = time.Now()
-	<-p.wait(context.Background()) // hint consumed: back to the short interval
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("poll kept waiting after the hint was used: %s", took)
-	}
-	if p.interval <= 10*time.Millisecond {
-		t.Errorf("interval did not grow: %s", p.interval)
-	}
+		get()
+		if took := waited(t.Context()); took != 3*time.Second {
+			t.Fatalf("poll after a Retry-After of 3 s waited %s", took)
+		}
+		get()
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		if took := waited(ctx); took != 50*time.Millisecond {
+			t.Fatalf("poll with 50 ms left before the deadline waited %s", took)
+		}
+		// The hint is used up: back to the interval, which grows by a quarter a poll.
+		if took := waited(t.Context()); took != 15625*time.Microsecond {
+			t.Fatalf("poll without a hint waited %s, want the third interval, 15.625 ms", took)
+		}
+	})
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestRetryAfterMemoryIsBounded: every renewalInfo answer carries a Retry-After of hours,
 // for a URL of its own that no poll loop ever takes back. Asking about many certificates

@@ -1,7 +1,9 @@
 // Package lab runs a real HAProxy from a generated config on loopback
-// ports, laid out as DESIGN.md asks operators to lay out theirs. The
-// integration tests and `make demo` share it; it never touches the system's
-// own HAProxy or /etc/haproxy.
+// ports, laid out as the README asks operators to lay out theirs: a
+// crt-list whose first line is a placeholder default certificate, and ACME
+// challenges on the HTTP frontend answered from a map or routed to hotcert.
+// The integration tests and `make demo` share it; it never touches the
+// system's own HAProxy or /etc/haproxy.
 package lab
 
 import (

@@ -31,17 +31,40 @@ type Watcher struct {
 	realDir  string // dir with symlinks resolved
 	debounce time.Duration
 	log      *slog.Logger
-	fs       *fsnotify.Watcher
+	fs       *fsnotify.Watcher // the event source of Run; nil in tests that call handle
+	dirs     dirWatches        // fs, or a test's fake
 	changes  chan struct{}
 
-	// Owned by Run after New returns.
+	// Owned by handle (Run) after New returns.
 	names  map[string]bool // event paths that concern the file
 	target string          // extra directory watched: where the symlink chain ends, if elsewhere
+}
+
+// dirWatches adds and removes the directories whose events arrive: fsnotify
+// for Run, a fake for tests that feed events to handle themselves.
+type dirWatches interface {
+	Add(dir string) error
+	Remove(dir string) error
 }
 
 // New starts watching the directory of path. Events that happen between New
 // and Run are kept and reported by Run. A nil logger discards.
 func New(path string, debounce time.Duration, logger *slog.Logger) (*Watcher, error) {
+	fs, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
+	w, err := newWatcher(path, debounce, logger, fs)
+	if err != nil {
+		fs.Close()
+		return nil, err
+	}
+	w.fs = fs
+	return w, nil
+}
+
+// newWatcher watches the directory of path through dirs.
+func newWatcher(path string, debounce time.Duration, logger *slog.Logger, dirs dirWatches) (*Watcher, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -54,17 +77,12 @@ func New(path string, debounce time.Duration, logger *slog.Logger) (*Watcher, er
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", path, err)
 	}
-	fs, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", path, err)
-	}
-	if err := fs.Add(dir); err != nil {
-		fs.Close()
+	if err := dirs.Add(dir); err != nil {
 		return nil, fmt.Errorf("watch %s: %w", path, err)
 	}
 	w := &Watcher{
 		path: abs, dir: dir, realDir: realDir, debounce: debounce,
-		log: logger.With("file", abs), fs: fs, changes: make(chan struct{}, 1),
+		log: logger.With("file", abs), dirs: dirs, changes: make(chan struct{}, 1),
 	}
 	w.refresh()
 	return w, nil
@@ -80,6 +98,12 @@ func (w *Watcher) Changes() <-chan struct{} { return w.changes }
 // fails.
 func (w *Watcher) Run(ctx context.Context) error {
 	defer w.fs.Close()
+	return w.handle(ctx, w.fs.Events, w.fs.Errors)
+}
+
+// handle debounces events until ctx is done: Run feeds it fsnotify's
+// channels, tests their own.
+func (w *Watcher) handle(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error) error {
 	quiet := time.NewTimer(w.debounce)
 	quiet.Stop()
 	defer quiet.Stop()
@@ -87,14 +111,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.fs.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("watch: event channel closed")
 			}
 			if w.relevant(ev) {
 				quiet.Reset(w.debounce)
 			}
-		case err, ok := <-w.fs.Errors:
+		case err, ok := <-errs:
 			if !ok {
 				return errors.New("watch: error channel closed")
 			}
@@ -180,13 +204,13 @@ func (w *Watcher) watchTarget(dir string) {
 		return
 	}
 	if w.target != "" {
-		_ = w.fs.Remove(w.target) // fails when the directory is already gone, which is fine
+		_ = w.dirs.Remove(w.target) // fails when the directory is already gone, which is fine
 	}
 	w.target = ""
 	if dir == "" {
 		return
 	}
-	if err := w.fs.Add(dir); err != nil {
+	if err := w.dirs.Add(dir); err != nil {
 		w.log.Warn("cannot watch the symlink target's directory; edits made there in place are not seen", "dir", dir, "err", err)
 		return
 	}

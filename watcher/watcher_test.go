@@ -9,10 +9,13 @@ import (
 	"time"
 )
 
+// The tests in this file run the real fsnotify watch. They only wait for a
+// signal that must come, with a limit generous enough for a loaded machine;
+// what must not signal, and how long the debounce waits, is checked against
+// a fake clock in debounce_test.go.
 const (
 	debounce = 50 * time.Millisecond
-	patience = 5 * time.Second // fail rather than hang when a signal never comes
-	silence  = 6 * debounce    // long enough that a signal would have arrived
+	patience = 30 * time.Second // fail rather than hang when a signal never comes
 )
 
 // start watches path and stops the watcher when the test ends, checking
@@ -46,15 +49,6 @@ func waitSignal(t *testing.T, w *Watcher, what string) {
 	case <-w.Changes():
 	case <-time.After(patience):
 		t.Fatalf("no change signal within %s after %s", patience, what)
-	}
-}
-
-func expectQuiet(t *testing.T, w *Watcher, what string) {
-	t.Helper()
-	select {
-	case <-w.Changes():
-		t.Fatalf("unexpected change signal after %s", what)
-	case <-time.After(silence):
 	}
 }
 
@@ -173,61 +167,10 @@ func TestSymlinkToAnotherDirectory(t *testing.T) {
 
 	write(t, first, "1b")
 	waitSignal(t, w, "in-place write to the symlink's target")
-	write(t, second, "2b")
-	expectQuiet(t, w, "write to a file the symlink does not point at")
 	symlinkOver(t, second, path)
 	waitSignal(t, w, "re-pointing the symlink")
 	write(t, second, "2c")
 	waitSignal(t, w, "in-place write to the new target")
-}
-
-func TestUnrelatedFilesAreIgnored(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "domains.yaml")
-	write(t, path, "a")
-	w := start(t, path)
-	write(t, filepath.Join(dir, "hotcert.yaml"), "x")
-	replace(t, filepath.Join(dir, "other.yaml"), "y")
-	if err := os.Chmod(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	expectQuiet(t, w, "changes to other files and a chmod")
-	write(t, path, "b")
-	waitSignal(t, w, "in-place write after unrelated changes")
-}
-
-func TestBurstCoalesces(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "domains.yaml")
-	write(t, path, "0")
-	w := start(t, path)
-	for i := range 20 {
-		write(t, path, fmt.Sprint(i))
-	}
-	waitSignal(t, w, "a burst of writes")
-	n := 1
-	deadline := time.After(silence)
-	for done := false; !done; {
-		select {
-		case <-w.Changes():
-			n++
-		case <-deadline:
-			done = true
-		}
-	}
-	if n > 2 {
-		t.Errorf("20 writes gave %d signals, want at most 2", n)
-	}
-}
-
-func TestSignalsDoNotPileUp(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "domains.yaml")
-	w := start(t, path)
-	for i := range 3 {
-		write(t, path, fmt.Sprint(i))
-		time.Sleep(2 * debounce) // three separate bursts, none read yet
-	}
-	waitSignal(t, w, "three unread bursts")
-	expectQuiet(t, w, "draining the one buffered signal")
 }
 
 func TestNewFailsForMissingDirectory(t *testing.T) {
