@@ -127,7 +127,7 @@ func (e *env) statusAfterTwoPasses(t *testing.T, api *adminClient) []daemon.Cert
 func ordering(list []daemon.CertStatus) []string {
 	var out []string
 	for _, st := range list {
-		if st.State == "issue" || st.State == "renew" // the states status shows {
+		if st.State == "issue" || st.State == "renew" { // the states status shows
 			out = append(out, st.Name)
 		}
 	}
