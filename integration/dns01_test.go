@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/store"
-	"github.com/hotcert/hotcert/testca"
 )
 
 // dnsZones are the test zones: example.test, where _acme-challenge.sub is a CNAME into

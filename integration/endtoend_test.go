@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotcert/hotcert/lab"
+	"github.com/hotcert/hotcert/internal/lab"
 )
 
 // TestEndToEnd issues one certificate for two names from the domains file,

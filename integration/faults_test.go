@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotcert/hotcert/lab"
+	"github.com/hotcert/hotcert/internal/lab"
 )
 
 // Bounds of issue 10.

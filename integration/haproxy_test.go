@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotcert/hotcert/lab"
+	"github.com/hotcert/hotcert/internal/lab"
 )
 
 // needTool finds a program the tests need. Under CI a missing tool fails the

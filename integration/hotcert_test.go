@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotcert/hotcert/testca"
+	"github.com/hotcert/hotcert/internal/testca"
 )
 
 // hotcertBin is built once by TestMain: the tests run the real binary, so

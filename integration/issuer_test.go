@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/store"
-	"github.com/hotcert/hotcert/testca"
 )
 
 var keyTypeCycle = []string{"ecdsa-p256", "rsa2048", "ecdsa-p384", "rsa3072", "rsa4096"}

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/issuer"
-	"github.com/hotcert/hotcert/testca"
 )
 
 // txtSolver publishes dns-01 values in the test CA's DNS and records what happened.

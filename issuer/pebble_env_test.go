@@ -5,8 +5,8 @@ import (
 	"math/big"
 	"testing"
 
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/issuer"
-	"github.com/hotcert/hotcert/testca"
 )
 
 func bigOne() *big.Int { return big.NewInt(1) }

@@ -23,9 +23,9 @@ import (
 
 	"golang.org/x/crypto/acme"
 
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/issuer/http01"
-	"github.com/hotcert/hotcert/testca"
 )
 
 // env is a running Pebble with an http-01 responder on the port its VA dials.

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hotcert/hotcert/testca"
+	"github.com/hotcert/hotcert/internal/testca"
 )
 
 // recorder keeps the exchanges, through a testca.Proxy, whose path ends in suffix. Requests

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/issuer"
-	"github.com/hotcert/hotcert/testca"
 )
 
 // TestRenewalNamesTheCertificateItReplaces: a renewal at a CA that offers ARI sends

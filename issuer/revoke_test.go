@@ -7,8 +7,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/issuer"
-	"github.com/hotcert/hotcert/testca"
 )
 
 // TestRevokeKeyCompromiseSignsWithTheCertificateKey: Let's Encrypt takes reason

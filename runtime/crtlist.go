@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hotcert/hotcert/atomicfile"
+	"github.com/hotcert/hotcert/internal/atomicfile"
 )
 
 // crtList is one crt-list file on disk, the one HAProxy loads when it

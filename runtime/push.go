@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hotcert/hotcert/atomicfile"
+	"github.com/hotcert/hotcert/internal/atomicfile"
 )
 
 // severityPrefix is what client-native puts before every command; it counts

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/hotcert/hotcert/atomicfile"
+	"github.com/hotcert/hotcert/internal/atomicfile"
 )
 
 // Remove takes certificate name out of HAProxy (del ssl crt-list, then del

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hotcert/hotcert/atomicfile"
+	"github.com/hotcert/hotcert/internal/atomicfile"
 )
 
 // File keeps state in a directory:

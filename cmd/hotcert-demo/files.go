@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hotcert/hotcert/lab"
-	"github.com/hotcert/hotcert/testca"
+	"github.com/hotcert/hotcert/internal/lab"
+	"github.com/hotcert/hotcert/internal/testca"
 )
 
 // writeFiles writes the demo's hotcert.yaml, domains.yaml and CA roots.

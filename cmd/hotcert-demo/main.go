@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hotcert/hotcert/lab"
-	"github.com/hotcert/hotcert/testca"
+	"github.com/hotcert/hotcert/internal/lab"
+	"github.com/hotcert/hotcert/internal/testca"
 )
 
 type demoCert struct {

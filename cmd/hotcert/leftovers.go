@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/hotcert/hotcert/atomicfile"
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/atomicfile"
 )
 
 // removeLeftovers deletes the temporary files of writes that a kill cut

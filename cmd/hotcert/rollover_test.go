@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/issuer/http01"
 	"github.com/hotcert/hotcert/store"
-	"github.com/hotcert/hotcert/testca"
 )
 
 // rolloverCA is Pebble behind a proxy that can lose the answer to a key rollover after
