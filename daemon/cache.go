@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"maps"
 	"sort"
@@ -84,6 +85,47 @@ func (m *memo) Get(name string) (*store.Record, error) {
 		return nil, fmt.Errorf("load %s: %w", name, store.ErrNotFound)
 	}
 	return r.Clone(), nil
+}
+
+// putWith is Put through another writer: a claim's fenced Put.
+func (m *memo) putWith(put func(*store.Record) error, r *store.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := put(r); err != nil {
+		return err // the shared store refused it: the cache still holds what it held
+	}
+	if m.recs != nil {
+		m.recs[r.Name] = withLeaves(r.Clone())
+	}
+	return nil
+}
+
+// remember takes in a record read elsewhere (a claim's fresh read).
+func (m *memo) remember(r *store.Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.recs != nil {
+		m.recs[r.Name] = withLeaves(r.Clone())
+	}
+}
+
+// refresh reads one record again from the store, which another node
+// changed.
+func (m *memo) refresh(name string) error {
+	r, err := m.Store.Get(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		delete(m.recs, name)
+		return nil
+	case err != nil:
+		return err
+	}
+	if m.recs != nil {
+		m.recs[name] = withLeaves(r)
+	}
+	return nil
 }
 
 // Put writes a record. An operator's renewal request may have been written

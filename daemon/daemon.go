@@ -72,6 +72,9 @@ type Options struct {
 	Verify time.Duration
 	// Retain is how long the key and state of a removed certificate stay.
 	Retain time.Duration
+	// Cluster is the shared store's coordination when several nodes share
+	// Store; nil when this node runs alone.
+	Cluster Cluster
 	// Metrics receives outcomes; nil discards them.
 	Metrics Metrics
 }
@@ -156,6 +159,13 @@ func (d *Daemon) SetDesired(doms *configs.Domains) {
 	d.desired = doms
 	d.cfgErr = nil
 	d.mu.Unlock()
+	if d.opt.Cluster != nil {
+		names := make([]string, len(doms.Certificates))
+		for i, c := range doms.Certificates {
+			names[i] = c.Name
+		}
+		d.opt.Cluster.Want(names)
+	}
 	d.opt.Metrics.ConfigValid(true)
 	d.Kick()
 }
@@ -243,6 +253,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	}
 	defer wg.Wait()
+	wg.Go(func() { d.followChanges(ctx) })
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var due time.Time
@@ -327,6 +338,11 @@ func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 		}
 		log.Info("done", "reason", j.reason)
 		d.kickLocked()
+	case errors.Is(err, ErrClaimed):
+		// Another node orders it; its result comes through Changes. Asked
+		// again soon in case that node dies and its claim lapses.
+		log.Debug("another node holds the claim", "err", err)
+		d.holdQuietLocked(j, err, now)
 	case errors.As(err, &recorded) && issuer.IsUnavailable(err):
 		// The CA's fault, logged once for every certificate by
 		// caFailedLocked; the record keeps the error for status.
@@ -342,21 +358,29 @@ func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 }
 
 func (d *Daemon) holdLocked(log *slog.Logger, j job, err error, now time.Time) {
+	if f, news := d.holdFor(j, err, now, certFaultCap); news {
+		logFault(log, j.action.String()+" failed", f, err, now)
+	}
+}
+
+func (d *Daemon) holdQuietLocked(j job, err error, now time.Time) {
+	d.holdFor(j, err, now, claimRetryCap)
+}
+
+// holdFor records one more local failure of j and aims the loop's timer at
+// the end of its backoff.
+func (d *Daemon) holdFor(j job, err error, now time.Time, limit time.Duration) (f *fault, news bool) {
 	spec := specOf(j.cert)
 	if j.action == actRemove {
 		spec = removedSpec
 	}
-	f := d.holds[j.cert.Name]
+	f = d.holds[j.cert.Name]
 	if f == nil || f.spec != spec {
 		f = &fault{spec: spec}
 		d.holds[j.cert.Name] = f
 	}
-	if f.failed(err, now, certFaultCap, rand.Float64()) {
-		logFault(log, j.action.String()+" failed", f, err, now)
-	}
+	news = f.failed(err, now, limit, rand.Float64())
 	d.wake = earliest(d.wake, f.until)
-	select {
-	case d.rearm <- struct{}{}:
-	default:
-	}
+	d.rearmLocked()
+	return f, news
 }

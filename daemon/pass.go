@@ -43,14 +43,19 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	srv, wake := d.served(ctx, now)
 	next = earliest(next, wake, d.probeCA(ctx, now))
 	want := map[string]bool{}
+	shared := d.clusterReady()
 	for _, c := range desired.Certificates {
 		want[c.Name] = true
-		dec := d.held(c.Name, func() string { return specOf(c) }, decide(c, d.withARIDue(recs[c.Name]), srv, now), now)
+		dec := waitForCluster(decide(c, d.withARIDue(recs[c.Name]), srv, now), shared, now)
+		dec = d.held(c.Name, func() string { return specOf(c) }, dec, now)
 		d.note(c, recs[c.Name], dec, srv)
 		d.enqueue(c, dec, start)
 		next = earliest(next, dec.Wake)
 	}
-	d.sweep(ctx, recs, want, srv, now, start)
+	if shared == nil {
+		// Removals wait while the cluster's store does not answer.
+		d.sweep(ctx, recs, want, srv, now, start)
+	}
 	d.prune(want, start)
 	d.opt.Metrics.PassDone(d.opt.Now())
 	d.mu.Lock()

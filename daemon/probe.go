@@ -16,6 +16,9 @@ func (d *Daemon) Probe(ctx context.Context) map[string]string {
 			down[h.Name()] = errs[i].Error()
 		}
 	}
+	if err := d.clusterReady(); err != nil {
+		down["cluster store"] = err.Error()
+	}
 	return down
 }
 

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"time"
+
+	"github.com/hotcert/hotcert/store"
 )
 
 // freeInterrupted is how many interrupted orders in a row are retried at
@@ -26,6 +28,18 @@ func interruptedBackoff(n int) time.Duration {
 	return min(wait, orderBackoff(n))
 }
 
+// interrupted turns an order that never ended into a failed attempt: the
+// first ones are retried at once, a crash loop backs off.
+func (d *Daemon) interrupted(r *store.Record, now time.Time, why string) {
+	r.Ordering = false
+	r.Attempts++
+	r.LastError = why
+	r.NextAttempt = now
+	if r.Attempts > freeInterrupted {
+		r.NextAttempt = now.Add(interruptedBackoff(r.Attempts - freeInterrupted))
+	}
+}
+
 // recoverState runs once at start-up, before the first pass: it turns orders
 // that a crash interrupted into failed attempts, and aborts certificate
 // transactions that a crashed hotcert left open in HAProxy.
@@ -37,16 +51,12 @@ func (d *Daemon) recoverState(ctx context.Context) {
 	}
 	now := d.opt.Now()
 	for _, r := range recs {
-		if !r.Ordering {
+		// In a cluster another node may be ordering it now; the claim
+		// tells, and claimFor counts the interruption.
+		if !r.Ordering || d.opt.Cluster != nil {
 			continue
 		}
-		r.Ordering = false
-		r.Attempts++
-		r.LastError = "order interrupted by a restart of hotcert"
-		r.NextAttempt = now
-		if r.Attempts > freeInterrupted {
-			r.NextAttempt = now.Add(interruptedBackoff(r.Attempts - freeInterrupted))
-		}
+		d.interrupted(r, now, "order interrupted by a restart of hotcert")
 		if err := d.opt.Store.Put(r); err != nil {
 			d.log.Error("start-up: save interrupted order", "cert", r.Name, "err", err)
 		}

@@ -31,7 +31,7 @@ func TestRefreshStoresTheWindowAndKeepsItOnAnError(t *testing.T) {
 	ari := &ariIssuer{win: win, retry: 6 * time.Hour}
 	d := New(Options{Issuer: ari, Store: st, Now: func() time.Time { return now }})
 
-	if err := d.refresh(context.Background(), c); err != nil {
+	if err := d.refresh(context.Background(), c, d.opt.Store.Put); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := st.Get("shop")
@@ -40,7 +40,7 @@ func TestRefreshStoresTheWindowAndKeepsItOnAnError(t *testing.T) {
 	}
 
 	ari.win, ari.retry, ari.err = nil, 0, errors.New("connection reset")
-	if err := d.refresh(context.Background(), c); err != nil {
+	if err := d.refresh(context.Background(), c, d.opt.Store.Put); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = st.Get("shop")
@@ -52,7 +52,7 @@ func TestRefreshStoresTheWindowAndKeepsItOnAnError(t *testing.T) {
 	}
 
 	ari.err = issuer.ErrNoARI
-	if err := d.refresh(context.Background(), c); err != nil {
+	if err := d.refresh(context.Background(), c, d.opt.Store.Put); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = st.Get("shop")

@@ -26,10 +26,17 @@ var ErrUnknownCertificate = errors.New("no such certificate in the domains file"
 func (d *Daemon) runJob(ctx context.Context, j job) (quiet bool, err error) {
 	d.log.Debug("start", "cert", j.cert.Name, "action", j.action.String(), "reason", j.reason)
 	switch j.action {
-	case actIssue, actRenew:
-		err = d.order(ctx, j)
-	case actRefresh:
-		err = d.refresh(ctx, j.cert)
+	case actIssue, actRenew, actRefresh:
+		put, release, skip, cerr := d.claimFor(ctx, j)
+		if cerr != nil || skip {
+			return skip, cerr
+		}
+		defer release()
+		if j.action == actRefresh {
+			err = d.refresh(ctx, j.cert, put)
+		} else {
+			err = d.order(ctx, j, put)
+		}
 	case actPush:
 		var sent bool
 		sent, err = d.pushAll(ctx, j.cert)
@@ -47,7 +54,7 @@ func (d *Daemon) runJob(ctx context.Context, j job) (quiet bool, err error) {
 // and pushes them. Its attempt is persisted before the order is placed, and
 // each bundle as soon as it is issued: when the second key type of a dual
 // certificate fails, the first is kept, served, and not ordered again.
-func (d *Daemon) order(ctx context.Context, j job) error {
+func (d *Daemon) order(ctx context.Context, j job, put func(*store.Record) error) error {
 	c := j.cert
 	rec, err := d.opt.Store.Get(c.Name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -68,23 +75,23 @@ func (d *Daemon) order(ctx context.Context, j job) error {
 	for i, kt := range need {
 		rec.Pending[i] = string(kt)
 	}
-	if err := d.opt.Store.Put(rec); err != nil {
+	if err := put(rec); err != nil {
 		return err
 	}
-	if err := d.issueAll(ctx, c, need, rec); err != nil {
+	if err := d.issueAll(ctx, c, need, rec, put); err != nil {
 		if ctx.Err() != nil {
 			// Shutdown abandons orders. The record keeps ordering=true, so
 			// the next start counts it as interrupted rather than as a CA
 			// failure with a backoff.
 			return fmt.Errorf("order %s abandoned: %w", c.Name, ctx.Err())
 		}
-		return d.failed(rec, err)
+		return d.failed(rec, err, put)
 	}
 	d.succeeded(c, rec)
 	if j.forced {
 		rec.RenewDone = began
 	}
-	if err := d.opt.Store.Put(rec); err != nil {
+	if err := put(rec); err != nil {
 		return err
 	}
 	d.opt.Metrics.Order(c.Name, "success", "")
@@ -119,7 +126,7 @@ func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Ti
 // issueAll orders each key type in turn and saves each bundle as it comes.
 // A definition whose names changed starts its bundles afresh: a record's
 // bundles all carry the record's names.
-func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record) error {
+func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record, put func(*store.Record) error) error {
 	for _, kt := range kts {
 		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: kt, Challenge: c.Challenge}
 		if old, ok := rec.Bundles[string(kt)]; ok && slices.Equal(rec.Domains, c.Domains) {
@@ -147,7 +154,7 @@ func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []conf
 		pem := append(append([]byte{}, b.CertPEM...), b.KeyPEM...)
 		rec.Bundles[string(kt)] = store.Bundle{KeyType: string(kt), PEM: pem}
 		rec.Pending = slices.DeleteFunc(rec.Pending, func(p string) bool { return p == string(kt) })
-		if err := d.opt.Store.Put(rec); err != nil {
+		if err := put(rec); err != nil {
 			return fmt.Errorf("save the %s bundle of %s: %w", kt, c.Name, err)
 		}
 	}
@@ -177,7 +184,7 @@ func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record) {
 
 // failed records a failed order with its backoff, persisted so that a
 // restart does not reset it.
-func (d *Daemon) failed(rec *store.Record, err error) error {
+func (d *Daemon) failed(rec *store.Record, err error, put func(*store.Record) error) error {
 	now := d.opt.Now()
 	rec.Ordering = false
 	rec.Attempts++
@@ -193,7 +200,7 @@ func (d *Daemon) failed(rec *store.Record, err error) error {
 	}
 	rec.NextAttempt = now.Add(wait)
 	d.opt.Metrics.Order(rec.Name, "failure", problemOf(err))
-	if perr := d.opt.Store.Put(rec); perr != nil {
+	if perr := put(rec); perr != nil {
 		return errors.Join(err, perr) // not recorded: held back as a local fault
 	}
 	return &recordedError{fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err)}
@@ -209,7 +216,7 @@ func problemOf(err error) string {
 
 // refresh asks the CA for renewal information and stores the window. A
 // dual certificate has one window per bundle; the earliest one counts.
-func (d *Daemon) refresh(ctx context.Context, c configs.Certificate) error {
+func (d *Daemon) refresh(ctx context.Context, c configs.Certificate, put func(*store.Record) error) error {
 	rec, err := d.opt.Store.Get(c.Name)
 	if err != nil {
 		return err
@@ -247,7 +254,7 @@ func (d *Daemon) refresh(ctx context.Context, c configs.Certificate) error {
 		rec.ARIStart, rec.ARIEnd = start, end
 	}
 	rec.ARICheckAt = checkAt
-	return d.opt.Store.Put(rec)
+	return put(rec)
 }
 
 func clamp(v, lo, hi time.Duration) time.Duration {
