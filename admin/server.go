@@ -55,6 +55,8 @@ type Options struct {
 	Now      func() time.Time // default time.Now
 	// RevokeTimeout bounds a revocation at the CA (default 60s).
 	RevokeTimeout time.Duration
+	// Cluster is shown in the certificate list; nil when alone.
+	Cluster ClusterView
 }
 
 // Server is the admin HTTP API.
@@ -138,12 +140,13 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 // file says.
 type CertList struct {
 	ConfigError  string              `json:"config_error,omitempty"`
+	Cluster      *ClusterStatus      `json:"cluster,omitempty"`
 	Certificates []daemon.CertStatus `json:"certificates"`
 }
 
 // certificates lists every certificate.
-func (s *Server) certificates(w http.ResponseWriter, _ *http.Request) {
-	body := CertList{Certificates: s.opt.Daemon.Status()}
+func (s *Server) certificates(w http.ResponseWriter, r *http.Request) {
+	body := CertList{Certificates: s.opt.Daemon.Status(), Cluster: clusterStatus(r.Context(), s.opt.Cluster)}
 	if err := s.opt.Daemon.ConfigErr(); err != nil {
 		body.ConfigError = err.Error()
 	}

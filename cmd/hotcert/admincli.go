@@ -109,6 +109,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "domains file rejected, the last good set stays in force:\n%s\n\n", list.ConfigError)
 	}
 	printDown(ctx, stdout, c.Client)
+	printCluster(stdout, list.Cluster)
 	return printTable(stdout, list.Certificates)
 }
 

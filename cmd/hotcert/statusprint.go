@@ -29,6 +29,22 @@ func printDown(ctx context.Context, w io.Writer, c *admin.Client) {
 	fmt.Fprintln(w)
 }
 
+// printCluster names this node, the members alive and who holds which
+// claim (is ordering what), above the table of this node's view.
+func printCluster(w io.Writer, c *admin.ClusterStatus) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "cluster node %s; members: %s\n", c.Node, orDash(strings.Join(c.Members, " ")))
+	if c.Store != "" {
+		fmt.Fprintf(w, "the cluster's store does not answer: %s\n", oneLine(c.Store))
+	}
+	for _, cert := range sortedKeys(c.Claims) {
+		fmt.Fprintf(w, "claim on %s held by %s\n", cert, c.Claims[cert])
+	}
+	fmt.Fprintln(w)
+}
+
 // printTable prints one row per certificate, each on one line.
 func printTable(w io.Writer, certs []daemon.CertStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
