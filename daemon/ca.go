@@ -43,8 +43,13 @@ func (d *Daemon) caFailedLocked(name string, err error, now time.Time) {
 		ca.probe = ""
 		ca.misses++
 	}
-	if ca.fault.failed(err, now, caFaultCap, rand.Float64()) {
+	ca.fault.failed(err, now, caFaultCap, rand.Float64())
+	ping := name == ""
+	if ca.fault.count == 1 || ping && ca.pinged != "" && err.Error() != ca.pinged {
 		logFault(d.log, "the CA does not answer", ca.fault, err, now)
+	}
+	if ping {
+		ca.pinged = err.Error()
 	}
 	// A probe whose order failed waits like an order: the directory
 	// answering proves little while orders keep failing.
