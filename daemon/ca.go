@@ -31,6 +31,9 @@ type caState struct {
 	probe   string // the certificate let go as a probe, "" when none
 	probeAt time.Time
 	misses  int // probes whose orders failed in a row
+	// pinged is the last Ping's error: orders' errors name their
+	// certificate and attempt, so only a Ping's says the fault changed.
+	pinged string
 }
 
 // caFailedLocked records an order that failed because of the CA.
