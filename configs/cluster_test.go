@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,5 +132,30 @@ func TestClusterNodeFromHostname(t *testing.T) {
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("host %q, %v: %v\nwant %s", tc.host, tc.err, err, tc.want)
 		}
+	}
+}
+
+// The example's cluster section is commented out; uncommented, it must be
+// a valid config too.
+func TestExampleClusterSection(t *testing.T) {
+	data, err := os.ReadFile("examples/hotcert.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		in = in || line == "#cluster:"
+		if in && strings.HasPrefix(line, "#") {
+			line = line[1:]
+		}
+		out = append(out, line)
+	}
+	c, err := ParseConfig("/etc/hotcert/hotcert.yaml", []byte(strings.Join(out, "\n")))
+	if err != nil {
+		t.Fatalf("the example with its cluster section uncommented: %v", err)
+	}
+	if c.Cluster == nil || c.Cluster.Node != "lb1" || len(c.Cluster.Etcd.Endpoints) != 3 || c.Cluster.Etcd.Prefix != "/hotcert/" {
+		t.Errorf("example cluster read as %+v", c.Cluster)
 	}
 }
