@@ -31,10 +31,43 @@ func assertProblems(t *testing.T, got, want []string) {
 }
 
 func TestLoadConfigBad(t *testing.T) {
+	withHostname(t, "lb9", nil) // cluster.node's default, so that the host does not matter
 	for _, tc := range []struct {
 		file string
 		want []string
 	}{
+		{"bad_cluster.yaml", []string{
+			`9:9: cluster.node: "lb/1" may contain only letters, digits, '.', '_' and '-'`,
+			`11:5: cluster.etcd.key_file: required when cluster.etcd.cert_file is set`,
+			`11:5: cluster.etcd.username: required when cluster.etcd.password_file is set`,
+			`12:7: cluster.etcd.endpoints: mixes http and https; use one scheme for every endpoint`,
+			`14:9: cluster.etcd.endpoints[2]: "10.0.0.3:2379" needs a scheme, as in https://10.0.0.3:2379`,
+			`15:9: cluster.etcd.endpoints[3]: must be an http or https URL, not "unix:///run/etcd.sock"`,
+			`16:9: cluster.etcd.endpoints[4]: "https://10.0.0.4" needs a port, such as https://10.0.0.4:2379`,
+			`17:9: cluster.etcd.endpoints[5]: "https://root:xxxxx@10.0.0.5:2379": put the etcd user in cluster.etcd.username and its password in password_file, not in the URL`,
+			`18:9: cluster.etcd.endpoints[6]: must be scheme://host:port alone, without a path or query, not "https://10.0.0.6:2379/v3/kv"`,
+			`19:9: cluster.etcd.endpoints[7]: "https://10.0.0.7:0": the port must be between 1 and 65535`,
+			`20:9: cluster.etcd.endpoints[8]: "https://:2379" has no host`,
+			`21:13: cluster.etcd.prefix: must start and end with "/", such as /hotcert/, not "hotcert"`,
+			`24:14: cluster.lease_ttl: must be at least 2s, etcd's shortest lease, not 1s`,
+		}},
+		{"bad_cluster_empty.yaml", []string{
+			`8:10: cluster.etcd.endpoints: at least one etcd endpoint is required, such as https://10.0.0.1:2379`,
+		}},
+		{"bad_cluster_http.yaml", []string{
+			`12:13: cluster.etcd.prefix: "/hotcert /" contains spaces or control characters`,
+			`13:14: cluster.etcd.ca_file: applies to https endpoints only, and these use http: etcd would be reached without TLS`,
+			`14:16: cluster.etcd.cert_file: applies to https endpoints only, and these use http: etcd would be reached without TLS`,
+			`15:15: cluster.etcd.key_file: applies to https endpoints only, and these use http: etcd would be reached without TLS`,
+			`16:14: cluster.lease_ttl: must be whole seconds, as etcd grants leases, not 2.5s`,
+		}},
+		{"bad_cluster_types.yaml", []string{
+			`9:3: cluster.nodes: unknown key (did you mean "node"?)`,
+			`11:5: cluster.etcd.cert_file: required when cluster.etcd.key_file is set`,
+			`11:5: cluster.etcd.password_file: required when cluster.etcd.username is set`,
+			`11:16: cluster.etcd.endpoints: must be a list, not "https://10.0.0.1:2379"`,
+			`15:14: cluster.lease_ttl: must be a duration such as "30s" or "2m", not 10`,
+		}},
 		{"bad_empty.yaml", []string{
 			`1:1: acme.accept_terms: must be true: the CA refuses to register an account without agreeing to its terms of service`,
 			`1:1: haproxy: at least one HAProxy instance is required`,

@@ -19,6 +19,7 @@ type Config struct {
 	Challenge   Challenge `yaml:"challenge"`
 	DNS         DNS       `yaml:"dns"`
 	Admin       Admin     `yaml:"admin"`
+	Cluster     *Cluster  `yaml:"cluster"` // nil: this hotcert runs alone
 
 	pos positions // where each field was written, for Validate
 }
@@ -147,6 +148,9 @@ func (c *Config) applyDefaults() {
 	for i, ns := range c.DNS.Nameservers {
 		c.DNS.Nameservers[i] = withDNSPort(ns)
 	}
+	if c.Cluster != nil {
+		c.Cluster.applyDefaults()
+	}
 }
 
 func setDefault(s *string, def string) {
@@ -187,6 +191,9 @@ func (c *Config) resolvePaths(dir string) {
 		if isSocketPath(h.Socket) {
 			h.Socket = resolve(dir, h.Socket)
 		}
+	}
+	if c.Cluster != nil {
+		c.Cluster.resolvePaths(dir)
 	}
 	setDefault(&c.Admin.TokenFile, filepath.Join(c.StateDir, "admin.token"))
 }

@@ -30,6 +30,9 @@ func (c *Config) Validate() error {
 	}
 	checkHostPort(r, "admin.listen", c.Admin.Listen)
 	c.DNS.validate(r)
+	if c.Cluster != nil {
+		c.Cluster.validate(r)
+	}
 	return r.probs.err()
 }
 

@@ -12,7 +12,8 @@
 // disk, with the lock for editing it and the lines hotcert confirmed in it;
 // there is one per file path, shared by every Client that names the file.
 // Fleet is every instance, and MapSolver answers challenges through all of
-// them.
+// them. MapMirror keeps a map on all of them in step with token events from
+// elsewhere, a goroutine per instance.
 package runtime
 
 import (

@@ -23,6 +23,7 @@ type Responder struct {
 	mu       sync.RWMutex
 	tokens   map[string]string
 	onResult func(result string)
+	fallback func(token string) (keyAuth string, ok bool)
 }
 
 // New returns an empty Responder. A nil logger discards.
@@ -59,6 +60,18 @@ func (r *Responder) OnRequest(f func(result string)) {
 	r.mu.Unlock()
 }
 
+// SetFallback makes the responder answer the tokens it does not hold from f,
+// so that in a cluster any node answers a challenge another node presented.
+// f must answer only for tokens of pending authorizations, and from memory:
+// it runs on the request path, within the server's time limits. Its answer
+// is served only when it is a key authorization for the token asked,
+// "<token>.<thumbprint>"; anything else counts as a miss. nil removes it.
+func (r *Responder) SetFallback(f func(token string) (keyAuth string, ok bool)) {
+	r.mu.Lock()
+	r.fallback = f
+	r.mu.Unlock()
+}
+
 // ServeHTTP answers GET and HEAD for pending tokens under the challenge path, 404 otherwise.
 func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	token, ok := strings.CutPrefix(req.URL.Path, prefix)
@@ -67,9 +80,7 @@ func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	r.mu.RLock()
-	keyAuth, found := r.tokens[token]
-	r.mu.RUnlock()
+	keyAuth, found := r.keyAuth(token)
 	if !found {
 		r.report("miss")
 		r.log.Debug("http-01 request for unknown token", "token", token, "remote", req.RemoteAddr)
@@ -83,6 +94,26 @@ func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, keyAuth)
+}
+
+// keyAuth finds token's key authorization here, or else from the fallback.
+func (r *Responder) keyAuth(token string) (string, bool) {
+	r.mu.RLock()
+	keyAuth, found := r.tokens[token]
+	fallback := r.fallback
+	r.mu.RUnlock()
+	if found || fallback == nil {
+		return keyAuth, found
+	}
+	keyAuth, found = fallback(token)
+	if !found {
+		return "", false
+	}
+	if thumb, ok := strings.CutPrefix(keyAuth, token+"."); !ok || !validToken(thumb) {
+		r.log.Warn("http-01 fallback answered with something other than a key authorization for the token", "token", token)
+		return "", false
+	}
+	return keyAuth, true
 }
 
 func (r *Responder) report(result string) {
