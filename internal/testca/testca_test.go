@@ -53,10 +53,7 @@ func TestDNSAnswersLoopbackAOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ca.Close()
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", ca.DNSAddr)
-	}}
+	r := resolver(ca)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	addrs, err := r.LookupIPAddr(ctx, "anything.example.com")
@@ -71,4 +68,48 @@ func TestDNSAnswersLoopbackAOnly(t *testing.T) {
 	if err != nil || len(txt) != 1 || txt[0] != "v1" {
 		t.Fatalf("TXT = %v, %v", txt, err)
 	}
+}
+
+// TestHostsPointNamesAtAddresses: a cluster test sends each name's
+// validation to one load balancer's address.
+func TestHostsPointNamesAtAddresses(t *testing.T) {
+	ca, err := Start(Options{Hosts: map[string]string{"lb2.example.test": "127.0.0.3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	r := resolver(ca)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lookup := func(name, want string) {
+		t.Helper()
+		addrs, err := r.LookupIPAddr(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(addrs) != 1 || !addrs[0].IP.Equal(net.ParseIP(want)) {
+			t.Fatalf("%s resolves to %v, want only %s", name, addrs, want)
+		}
+	}
+	lookup("lb2.example.test", "127.0.0.3")
+	lookup("other.example.test", "127.0.0.1")
+	if err := ca.SetHost("lb2.example.test", "127.0.0.4"); err != nil {
+		t.Fatal(err)
+	}
+	lookup("lb2.example.test", "127.0.0.4")
+	if err := ca.SetHost("lb2.example.test", ""); err != nil {
+		t.Fatal(err)
+	}
+	lookup("lb2.example.test", "127.0.0.1")
+	if err := ca.SetHost("x.example.test", "::1"); err == nil {
+		t.Fatal("SetHost took an IPv6 address")
+	}
+}
+
+// resolver asks the CA's DNS server, as Pebble's VA does.
+func resolver(ca *CA) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", ca.DNSAddr)
+	}}
 }
