@@ -49,8 +49,7 @@ type HAProxy struct {
 	// zero. Loading 10,000 certificates on a busy machine takes longer.
 	StartTimeout time.Duration
 
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc proc
 }
 
 // FindHAProxy returns the haproxy binary's path.
@@ -191,45 +190,17 @@ func (h *HAProxy) hostPort(port int) string { return net.JoinHostPort(h.Addr, st
 // Start runs HAProxy in the foreground (-db) and waits for its socket.
 func (h *HAProxy) Start() error {
 	os.Remove(h.Socket)
-	h.cmd = exec.Command(h.Bin, "-db", "-f", h.Config)
-	h.cmd.Stdout, h.cmd.Stderr = h.Stderr, h.Stderr
-	if err := h.cmd.Start(); err != nil {
-		return fmt.Errorf("start haproxy: %w", err)
-	}
-	h.done = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(h.cmd, h.done)
-	limit := cmp.Or(h.StartTimeout, 10*time.Second)
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if _, err := h.CLI("show info"); err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	h.Stop()
-	return fmt.Errorf("haproxy did not open its stats socket within %s", limit)
+	return h.proc.start("haproxy", h.Stderr, h.StartTimeout, func() error {
+		_, err := h.CLI("show info")
+		return err
+	}, h.Bin, "-db", "-f", h.Config)
 }
 
 // Running reports whether the process started by Start is still alive.
-func (h *HAProxy) Running() bool {
-	if h.done == nil {
-		return false
-	}
-	select {
-	case <-h.done:
-		return false
-	default:
-		return true
-	}
-}
+func (h *HAProxy) Running() bool { return h.proc.running() }
 
 // Stop kills HAProxy and waits for it.
-func (h *HAProxy) Stop() {
-	if h.cmd != nil && h.cmd.Process != nil {
-		h.cmd.Process.Kill()
-		<-h.done
-	}
-}
+func (h *HAProxy) Stop() { h.proc.stop() }
 
 // Restart stops HAProxy and starts it from the same files, as a reboot
 // would: whatever it serves afterwards came from disk.
