@@ -225,9 +225,9 @@ func (h *HAProxy) CLI(cmd string) (string, error) {
 }
 
 // HTTPRequests is how many HTTP requests the HTTP frontend has taken
-// since HAProxy started (req_tot in show stat). Only ACME validations
-// reach it in the tests, so it counts the validations that came to this
-// instance, whether hotcert's backend or the map answered them.
+// since HAProxy started (req_tot in show stat), whether hotcert's backend
+// or the map answered them. Only the CA's validations reach it in the
+// tests, so it shows which load balancers the CA reached.
 func (h *HAProxy) HTTPRequests() (int, error) {
 	out, err := h.CLI("show stat")
 	if err != nil {
