@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -70,6 +71,9 @@ func (e *Etcd) Start() error {
 		"--listen-client-urls", e.Endpoint(), "--advertise-client-urls", e.Endpoint(),
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 		"--initial-cluster", "lab="+peer, "--initial-cluster-state", "new",
+		// A member elects itself in half a second; leases can still be
+		// as short as 750 ms (etcd's floor: 1.5 election timeouts).
+		"--heartbeat-interval", "50", "--election-timeout", "500",
 		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
 }
 
@@ -92,10 +96,13 @@ func (e *Etcd) Healthy() error {
 // Running reports whether the process started by Start is still alive.
 func (e *Etcd) Running() bool { return e.proc.running() }
 
-// Stop kills etcd (SIGKILL) and waits for it; Start runs it again on the
-// same data and ports.
+// Stop kills etcd (SIGKILL), frozen or not, and waits for it; Start runs
+// it again on the same data and ports.
 func (e *Etcd) Stop() { e.proc.stop() }
 
-// Pid is the running process's id, for signals such as SIGSTOP; 0 before
-// Start.
-func (e *Etcd) Pid() int { return e.proc.pid() }
+// Freeze stops etcd with SIGSTOP: its sockets accept connections and
+// nothing answers, as with a hung or partitioned etcd. Thaw resumes it.
+func (e *Etcd) Freeze() error { return e.proc.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen etcd with SIGCONT.
+func (e *Etcd) Thaw() error { return e.proc.signal(syscall.SIGCONT) }

@@ -3,7 +3,6 @@ package lab
 import (
 	"errors"
 	"os"
-	"syscall"
 	"testing"
 )
 
@@ -25,13 +24,13 @@ func TestEtcdStartsStopsAndFreezes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Stop)
-	if err := syscall.Kill(e.Pid(), syscall.SIGSTOP); err != nil {
+	if err := e.Freeze(); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Healthy(); err == nil {
 		t.Error("a frozen etcd answered /health")
 	}
-	if err := syscall.Kill(e.Pid(), syscall.SIGCONT); err != nil {
+	if err := e.Thaw(); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Healthy(); err != nil {

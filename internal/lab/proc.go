@@ -2,8 +2,10 @@ package lab
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"time"
 )
@@ -60,10 +62,10 @@ func (p *proc) stop() {
 	}
 }
 
-// pid is the process's id, 0 before the first start.
-func (p *proc) pid() int {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return 0
+// signal sends sig to the running process.
+func (p *proc) signal(sig os.Signal) error {
+	if !p.running() {
+		return errors.New("not running")
 	}
-	return p.cmd.Process.Pid
+	return p.cmd.Process.Signal(sig)
 }
