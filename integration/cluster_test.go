@@ -413,6 +413,10 @@ func TestClusterNodeThatRanAlone(t *testing.T) {
 	}
 	c.settled(0)
 	orders := c.ca.Orders()
+	if orders != 3 {
+		t.Fatalf("the CA saw %d orders before node1 joined, want 3 (x and y by node1, p once for the cluster); orders: %+v",
+			orders, c.acme.ordersSeen())
+	}
 
 	c.stop(0)
 	c.join(0)
