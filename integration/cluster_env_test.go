@@ -148,6 +148,36 @@ func (c *clusterEnv) join(i int) {
 	n.writeConfig()
 }
 
+// except is every node's index but k's.
+func (c *clusterEnv) except(k int) []int {
+	return slices.DeleteFunc(c.all(), func(i int) bool { return i == k })
+}
+
+// joinAll puts every node in the cluster, each listing names.
+func (c *clusterEnv) joinAll(names ...string) {
+	for i := range c.nodes {
+		c.join(i)
+		c.want(i, names...)
+	}
+}
+
+// startAll starts every node's hotcert.
+func (c *clusterEnv) startAll() {
+	c.t.Helper()
+	for i := range c.nodes {
+		c.start(i)
+	}
+}
+
+// stopAll stops every node's hotcert with SIGTERM, each expected to exit
+// cleanly.
+func (c *clusterEnv) stopAll() {
+	c.t.Helper()
+	for i := range c.nodes {
+		c.stop(i)
+	}
+}
+
 // alone writes node i's hotcert.yaml without a cluster: section: it runs
 // on its own, with its state in state_dir.
 func (c *clusterEnv) alone(i int) {
@@ -336,6 +366,14 @@ func (c *clusterEnv) settled(i int) {
 	}
 }
 
+// settledAll is settled for every node.
+func (c *clusterEnv) settledAll() {
+	c.t.Helper()
+	for i := range c.nodes {
+		c.settled(i)
+	}
+}
+
 // health is node i's /healthz status code.
 func (c *clusterEnv) health(i int) (int, error) {
 	hc := &http.Client{Timeout: 5 * time.Second}
@@ -429,7 +467,7 @@ type certSeen struct {
 
 // gate holds the answer to the first request that matches.
 type gate struct {
-	t       *testing.T
+	c       *clusterEnv
 	match   func(x *testca.Exchange, names []string) bool
 	fired   bool
 	reached chan int  // the node that sent the request
@@ -439,7 +477,7 @@ type gate struct {
 // hold sets a gate on the first request that match accepts (names are
 // the order's, for a new order).
 func (w *caTraffic) hold(match func(x *testca.Exchange, names []string) bool) *gate {
-	g := &gate{t: w.c.t, match: match, reached: make(chan int, 1), release: make(chan bool, 1)}
+	g := &gate{c: w.c, match: match, reached: make(chan int, 1), release: make(chan bool, 1)}
 	w.mu.Lock()
 	w.gates = append(w.gates, g)
 	w.mu.Unlock()
@@ -466,13 +504,20 @@ func finalize(x *testca.Exchange, _ []string) bool {
 
 // wait returns the node whose request reached the gate.
 func (g *gate) wait(limit time.Duration) int {
-	g.t.Helper()
-	select {
-	case n := <-g.reached:
-		return n
-	case <-time.After(limit):
-		g.t.Fatalf("no request reached the gate within %s", limit)
-		return -1
+	t := g.c.t
+	t.Helper()
+	deadline := time.After(limit)
+	for {
+		select {
+		case n := <-g.reached:
+			return n
+		case <-deadline:
+			t.Fatalf("no request reached the gate within %s", limit)
+		case <-time.After(100 * time.Millisecond):
+			if err := g.c.exited(); err != nil {
+				t.Fatalf("waiting for a request at the gate: %v", err)
+			}
+		}
 	}
 }
 

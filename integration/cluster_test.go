@@ -34,9 +34,7 @@ func TestClusterHarness(t *testing.T) {
 	}
 	lbPids := c.haproxyPids()
 	g := c.acme.hold(newOrderOf("own2"))
-	for i := range c.nodes {
-		c.start(i)
-	}
+	c.startAll()
 	if k := g.wait(clusterConverge); k != 1 {
 		t.Fatalf("own2's order held at the gate came from node index %d, want 1", k)
 	}
@@ -89,9 +87,7 @@ func TestClusterHarness(t *testing.T) {
 	if v, ok, err := c.etcd.get("/harnesz"); err != nil || !ok || string(v.Value) != "v/harnesz" || v.ModRevision == 0 {
 		t.Fatalf("get /harnesz: %+v %v %v", v, ok, err)
 	}
-	for i := range c.nodes {
-		c.stop(i)
-	}
+	c.stopAll()
 }
 
 // TestClusterSharedCertificates: six certificates in every node's file
@@ -124,18 +120,11 @@ func TestClusterSharedCertificates(t *testing.T) {
 		}
 		c.point(o.names[0], (o.node+1)%len(c.nodes))
 	})
-	for i := range c.nodes {
-		c.join(i)
-		c.want(i, names...)
-	}
+	c.joinAll(names...)
 	lbPids := c.haproxyPids()
-	for i := range c.nodes {
-		c.start(i)
-	}
+	c.startAll()
 	serials := c.waitServed(clusterConverge, names, c.all()...)
-	for i := range c.nodes {
-		c.settled(i)
-	}
+	c.settledAll()
 	if got := c.ca.Orders(); got != len(names) {
 		t.Fatalf("the CA saw %d orders for %d certificates; orders: %+v", got, len(names), c.acme.ordersSeen())
 	}
@@ -185,12 +174,12 @@ func TestClusterSharedCertificates(t *testing.T) {
 			t.Errorf("key %q is outside the prefix %s", k.Key, clusterPrefix)
 		}
 	}
-	for i, n := range c.nodes {
+	for _, n := range c.nodes {
 		if strings.Contains(n.proc.Logs(), "PRIVATE KEY") {
 			t.Errorf("%s logged a private key", n.name)
 		}
-		c.stop(i)
 	}
+	c.stopAll()
 }
 
 // TestClusterCertificateOfOneNode: a certificate that only node1 lists is
@@ -198,18 +187,12 @@ func TestClusterSharedCertificates(t *testing.T) {
 // balancer.
 func TestClusterCertificateOfOneNode(t *testing.T) {
 	c := newClusterEnv(t)
-	for i := range c.nodes {
-		c.join(i)
-	}
+	c.joinAll()
 	c.want(0, "solo")
 	c.point("solo", 1)
-	for i := range c.nodes {
-		c.start(i)
-	}
+	c.startAll()
 	c.waitServed(clusterConverge, []string{"solo"}, 0)
-	for i := range c.nodes {
-		c.settled(i)
-	}
+	c.settledAll()
 	for _, i := range []int{1, 2} {
 		if err := c.notServing(i, "solo"); err != nil {
 			t.Fatalf("a certificate only node1 lists: %v", err)
@@ -224,9 +207,7 @@ func TestClusterCertificateOfOneNode(t *testing.T) {
 	if got := c.validations(); !slices.Equal(got, []int{0, 1, 0}) {
 		t.Fatalf("validations by load balancer: %v, want only node2's", got)
 	}
-	for i := range c.nodes {
-		c.stop(i)
-	}
+	c.stopAll()
 }
 
 // TestClusterKillWhileOrdering: the node ordering a certificate is killed
@@ -237,14 +218,9 @@ func TestClusterCertificateOfOneNode(t *testing.T) {
 // the killed node, started again, serves everything without ordering.
 func TestClusterKillWhileOrdering(t *testing.T) {
 	c := newClusterEnv(t)
-	for i := range c.nodes {
-		c.join(i)
-		c.want(i, "warm")
-	}
+	c.joinAll("warm")
 	c.point("warm", 0)
-	for i := range c.nodes {
-		c.start(i)
-	}
+	c.startAll()
 	warm := c.waitServed(clusterConverge, []string{"warm"}, c.all()...)
 	oneOrder := time.Since(c.acme.ordersSeen()[0].at)
 
@@ -256,12 +232,7 @@ func TestClusterKillWhileOrdering(t *testing.T) {
 	if k < 0 {
 		t.Fatalf("the order of taken came from no known node: %+v", c.acme.ordersSeen())
 	}
-	var others []int
-	for i := range c.nodes {
-		if i != k {
-			others = append(others, i)
-		}
-	}
+	others := c.except(k)
 	c.point("taken", others[0]) // a load balancer whose hotcert stays up
 	c.kill(k)
 	killed := time.Now()
@@ -286,9 +257,7 @@ func TestClusterKillWhileOrdering(t *testing.T) {
 	if got := c.ca.Orders(); got != orders {
 		t.Fatalf("the restarted %s placed %d orders; orders: %+v", c.nodes[k].name, got-orders, c.acme.ordersSeen())
 	}
-	for i := range c.nodes {
-		c.stop(i)
-	}
+	c.stopAll()
 }
 
 // TestClusterEtcdFrozen: etcd is frozen (SIGSTOP) for 20 s while every
@@ -300,16 +269,11 @@ func TestClusterKillWhileOrdering(t *testing.T) {
 func TestClusterEtcdFrozen(t *testing.T) {
 	const freezeFor, convergeAfter = 20 * time.Second, 60 * time.Second
 	c := newClusterEnv(t)
-	for i := range c.nodes {
-		c.join(i)
-		c.want(i, "a", "b")
-	}
+	c.joinAll("a", "b")
 	c.point("a", 0)
 	c.point("b", 1)
 	c.point("c", 2)
-	for i := range c.nodes {
-		c.start(i)
-	}
+	c.startAll()
 	before := c.waitServed(clusterConverge, []string{"a", "b"}, c.all()...)
 	lbPids := c.haproxyPids()
 	orders := c.ca.Orders()
@@ -374,18 +338,14 @@ func TestClusterEtcdFrozen(t *testing.T) {
 	if after["a"].Cmp(before["a"]) != 0 || after["b"].Cmp(before["b"]) != 0 {
 		t.Fatalf("a and b were re-issued: %x %x, before %x %x", after["a"], after["b"], before["a"], before["b"])
 	}
-	for i := range c.nodes {
-		c.settled(i)
-	}
+	c.settledAll()
 	if got := c.ca.Orders(); got != orders+1 {
 		t.Fatalf("the CA saw %d orders after etcd's return, want 1 (c); orders: %+v", got-orders, c.acme.ordersSeen())
 	}
 	if got := c.haproxyPids(); !slices.Equal(got, lbPids) {
 		t.Fatalf("HAProxy pids went from %v to %v: an instance was restarted or reloaded", lbPids, got)
 	}
-	for i := range c.nodes {
-		c.stop(i)
-	}
+	c.stopAll()
 }
 
 // TestClusterNodeThatRanAlone: node1 runs alone (no cluster: section) with
@@ -404,9 +364,7 @@ func TestClusterNodeThatRanAlone(t *testing.T) {
 		c.want(i, "p")
 	}
 	c.point("p", 2)
-	for i := range c.nodes {
-		c.start(i)
-	}
+	c.startAll()
 	serials := c.waitServed(clusterConverge, []string{"p"}, 1, 2)
 	for n, s := range c.waitServed(clusterConverge, []string{"x", "y"}, 0) {
 		serials[n] = s
@@ -440,15 +398,11 @@ func TestClusterNodeThatRanAlone(t *testing.T) {
 		c.want(i, all...)
 	}
 	checkSame(t, "every node", c.waitServed(60*time.Second, all, c.all()...), serials)
-	for i := range c.nodes {
-		c.settled(i)
-	}
+	c.settledAll()
 	if got := c.ca.Orders(); got != orders {
 		t.Fatalf("joining placed %d orders; orders: %+v", got-orders, c.acme.ordersSeen())
 	}
-	for i := range c.nodes {
-		c.stop(i)
-	}
+	c.stopAll()
 }
 
 // TestClusterFencing: the node ordering a certificate is frozen (SIGSTOP)
@@ -460,26 +414,16 @@ func TestClusterNodeThatRanAlone(t *testing.T) {
 // node, the thawed one too, serves that certificate.
 func TestClusterFencing(t *testing.T) {
 	c := newClusterEnv(t)
-	for i := range c.nodes {
-		c.join(i)
-		c.want(i, "fence")
-	}
+	c.joinAll("fence")
 	c.point("fence", 0)
 	g := c.acme.hold(finalize)
-	for i := range c.nodes {
-		c.start(i)
-	}
+	c.startAll()
 	k := g.wait(clusterConverge)
 	if k < 0 {
 		t.Fatalf("the finalize request came from no known node")
 	}
 	thaw := c.freeze(k)
-	var others []int
-	for i := range c.nodes {
-		if i != k {
-			others = append(others, i)
-		}
-	}
+	others := c.except(k)
 	c.point("fence", others[0]) // a load balancer whose hotcert answers
 	theirs := c.waitServed(clusterLeaseTTL+clusterConverge, []string{"fence"}, others...)["fence"]
 	state, bundle, err := c.stored("fence")
@@ -525,9 +469,7 @@ func TestClusterFencing(t *testing.T) {
 	if got := c.ca.Orders(); got != 2 {
 		t.Fatalf("the CA saw %d orders, want 2 (the frozen node's and the other's)", got)
 	}
-	for i := range c.nodes {
-		c.stop(i)
-	}
+	c.stopAll()
 }
 
 // checkSame fails unless got has want's serial for every name it has.

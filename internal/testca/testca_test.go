@@ -48,14 +48,7 @@ func TestStart(t *testing.T) {
 }
 
 func TestDNSAnswersLoopbackAOnly(t *testing.T) {
-	ca, err := Start(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ca.Close()
-	r := resolver(ca)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	ca, r, ctx := startWithResolver(t, Options{})
 	addrs, err := r.LookupIPAddr(ctx, "anything.example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +66,7 @@ func TestDNSAnswersLoopbackAOnly(t *testing.T) {
 // TestHostsPointNamesAtAddresses: a cluster test sends each name's
 // validation to one load balancer's address.
 func TestHostsPointNamesAtAddresses(t *testing.T) {
-	ca, err := Start(Options{Hosts: map[string]string{"lb2.example.test": "127.0.0.3"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ca.Close()
-	r := resolver(ca)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	ca, r, ctx := startWithResolver(t, Options{Hosts: map[string]string{"lb2.example.test": "127.0.0.3"}})
 	lookup := func(name, want string) {
 		t.Helper()
 		addrs, err := r.LookupIPAddr(ctx, name)
@@ -106,10 +92,20 @@ func TestHostsPointNamesAtAddresses(t *testing.T) {
 	}
 }
 
-// resolver asks the CA's DNS server, as Pebble's VA does.
-func resolver(ca *CA) *net.Resolver {
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+// startWithResolver starts a CA for the test, with a resolver that asks
+// its DNS server as Pebble's VA does, and a context for the lookups.
+func startWithResolver(t *testing.T, o Options) (*CA, *net.Resolver, context.Context) {
+	t.Helper()
+	ca, err := Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ca.DNSAddr)
 	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ca, r, ctx
 }
