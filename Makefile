@@ -52,10 +52,13 @@ check:
 	PEBBLE_VA_NOSLEEP=1 $(GO) test -short -timeout 5m $$($(GO) list ./... | grep -v /integration)
 
 # demo runs hotcert on an embedded default: a local HAProxy on loopback
-# ports and an in-process test CA. Ctrl-C stops everything.
-demo: APT_NEEDS = haproxy:haproxy
+# ports and an in-process test CA. Ctrl-C stops everything. NODES=3 runs a
+# cluster instead: one etcd, three HAProxy on 127.0.0.2-4 (same ports on
+# each address) and a hotcert beside each.
+NODES ?= 1
+demo: APT_NEEDS = haproxy:haproxy $(if $(filter-out 1,$(NODES)),etcd:etcd-server)
 demo: deps build
-	./bin/hotcert-demo --hotcert ./bin/hotcert
+	./bin/hotcert-demo --hotcert ./bin/hotcert --nodes $(NODES)
 
 # install puts the binary in $(PREFIX)/bin, the systemd unit in
 # /etc/systemd/system, example configs in /etc/hotcert (never overwriting

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -94,7 +95,7 @@ func stopHAProxy(h *haproxy) func() {
 	os.Remove(h.Socket)
 	var held []net.Listener
 	for _, port := range []int{h.HTTPPort, h.HTTPSPort} {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		l, err := net.Listen("tcp", net.JoinHostPort(h.Addr, strconv.Itoa(port)))
 		if err != nil {
 			h.t.Fatalf("hold the port of the stopped HAProxy: %v", err)
 		}

@@ -3,9 +3,10 @@ package integration
 import (
 	"context"
 	"crypto/x509"
-	"errors"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -47,11 +48,15 @@ type haproxy struct {
 
 func startHAProxy(t testing.TB, challengePort int) *haproxy {
 	t.Helper()
+	return startHAProxyWith(t, lab.Options{Challenge: net.JoinHostPort("127.0.0.1", strconv.Itoa(challengePort))})
+}
+
+// startHAProxyWith starts an instance placed by o: a cluster's load
+// balancer binds its own address.
+func startHAProxyWith(t testing.TB, o lab.Options) *haproxy {
+	t.Helper()
 	needTool(t, "haproxy")
-	h, err := lab.NewHAProxy(t.TempDir(), challengePort)
-	if errors.Is(err, lab.ErrNoHAProxy) {
-		t.Fatal(err)
-	}
+	h, err := lab.New(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

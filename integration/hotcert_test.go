@@ -5,9 +5,11 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,6 +70,12 @@ type env struct {
 	// directory replaces the CA's directory URL in hotcert.yaml, to put a
 	// proxy between hotcert and the CA.
 	directory string
+	// host is the address hotcert's HTTP-01 and admin listeners bind,
+	// 127.0.0.1 when empty (a cluster node listens on its own).
+	host string
+	// name prefixes hotcert's log lines on stderr under -v, to tell the
+	// nodes of a cluster apart.
+	name string
 }
 
 type envOptions struct {
@@ -91,11 +99,21 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	t.Cleanup(func() { ca.Close() })
 	e.ca = ca
+	e.layout()
+	return e
+}
+
+// layout names hotcert's files in e.dir and writes the CA's roots there.
+func (e *env) layout() {
 	e.stateDir = filepath.Join(e.dir, "state")
 	e.domainsPath = filepath.Join(e.dir, "domains.yaml")
 	e.cfgPath = filepath.Join(e.dir, "hotcert.yaml")
-	writeFile(t, filepath.Join(e.dir, "ca.pem"), string(ca.RootsPEM))
-	return e
+	writeFile(e.t, filepath.Join(e.dir, "ca.pem"), string(e.ca.RootsPEM))
+}
+
+// hostPort is the address of one of hotcert's listeners, on port.
+func (e *env) hostPort(port int) string {
+	return net.JoinHostPort(cmp.Or(e.host, "127.0.0.1"), strconv.Itoa(port))
 }
 
 func (e *env) writeConfig() {
@@ -108,11 +126,11 @@ func (e *env) writeConfig() {
 %sstate_dir: state
 domains_file: domains.yaml
 challenge:
-  http01_listen: 127.0.0.1:%d
+  http01_listen: %s
 %sadmin:
-  listen: 127.0.0.1:%d
+  listen: %s
 haproxy:
-`, cmp.Or(e.directory, e.ca.DirectoryURL), e.acmeExtra, cmp.Or(e.listen, e.challenge), e.challengeExtra, e.admin)
+`, cmp.Or(e.directory, e.ca.DirectoryURL), e.acmeExtra, e.hostPort(cmp.Or(e.listen, e.challenge)), e.challengeExtra, e.hostPort(e.admin))
 	for i, h := range e.lbs {
 		fmt.Fprintf(&b, "  - name: lb%d\n    socket: %s\n    cert_dir: %s\n    crt_list: %s\n", i+1, h.Socket, h.CertDir, h.CrtList)
 	}
@@ -126,12 +144,16 @@ type process struct {
 	mu   sync.Mutex
 	logs bytes.Buffer
 	done chan error
+	name string
 }
 
 func (p *process) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if testing.Verbose() {
+		if p.name != "" {
+			os.Stderr.WriteString(p.name + ": ")
+		}
 		os.Stderr.Write(b)
 	}
 	return p.logs.Write(b)
@@ -149,7 +171,7 @@ func (e *env) start() *process {
 	if _, err := os.Stat(e.cfgPath); err != nil {
 		e.writeConfig()
 	}
-	p := &process{done: make(chan error, 1)}
+	p := &process{done: make(chan error, 1), name: e.name}
 	p.cmd = exec.Command(hotcertBin, "run", "--config", e.cfgPath, "--log-level", "debug")
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {

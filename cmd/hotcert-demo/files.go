@@ -2,24 +2,30 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
-	"github.com/hotcert/hotcert/internal/lab"
 	"github.com/hotcert/hotcert/internal/testca"
 )
 
-// writeFiles writes the demo's hotcert.yaml, domains.yaml and CA roots.
-func writeFiles(dir string, h *lab.HAProxy, ca *testca.CA, challengePort int) (cfg, domains string, err error) {
-	adminPort, err := lab.FreePort()
-	if err != nil {
+// clusterLeaseTTL is short for a demo: a node killed while ordering is
+// taken over within seconds.
+const clusterLeaseTTL = 5 * time.Second
+
+// writeFiles writes a node's hotcert.yaml (with cluster, a cluster:
+// section), domains.yaml and CA roots into its directory.
+func writeFiles(n *node, ca *testca.CA, challengePort, adminPort int, cluster string) (cfg, domains string, err error) {
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return "", "", err
 	}
-	cfg = filepath.Join(dir, "hotcert.yaml")
-	domains = filepath.Join(dir, "domains.yaml")
+	cfg = filepath.Join(n.dir, "hotcert.yaml")
+	domains = filepath.Join(n.dir, "domains.yaml")
 	files := map[string]string{
-		filepath.Join(dir, "pebble-roots.pem"): string(ca.RootsPEM),
+		filepath.Join(n.dir, "pebble-roots.pem"): string(ca.RootsPEM),
 		cfg: fmt.Sprintf(`# hotcert demo config: an in-process Pebble CA and a local HAProxy.
 acme:
   directory: %s
@@ -29,15 +35,15 @@ acme:
 state_dir: state
 domains_file: domains.yaml
 challenge:
-  http01_listen: 127.0.0.1:%d
+  http01_listen: %s
 admin:
-  listen: 127.0.0.1:%d
+  listen: %s
 haproxy:
-  - name: demo
+  - name: %s
     socket: %s
     cert_dir: %s
     crt_list: %s
-`, ca.DirectoryURL, challengePort, adminPort, h.Socket, h.CertDir, h.CrtList),
+%s`, ca.DirectoryURL, hostPort(n.addr, challengePort), hostPort(n.addr, adminPort), n.name, n.h.Socket, n.h.CertDir, n.h.CrtList, cluster),
 		domains: domainsYAML(),
 	}
 	for p, c := range files {
@@ -47,6 +53,19 @@ haproxy:
 	}
 	return cfg, domains, nil
 }
+
+// clusterSection puts a node in the demo's cluster.
+func clusterSection(node, endpoint string) string {
+	return fmt.Sprintf(`cluster:
+  node: %s
+  etcd:
+    endpoints: [%s]
+    prefix: /hotcert-demo/
+  lease_ttl: %s
+`, node, endpoint, clusterLeaseTTL)
+}
+
+func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
 
 func domainsYAML() string {
 	var b strings.Builder

@@ -1,5 +1,5 @@
 // Package lab runs a real HAProxy from a generated config on loopback
-// ports, laid out as the README asks operators to lay out theirs: a
+// addresses and ports, laid out as the README asks operators to lay out theirs: a
 // crt-list whose first line is a placeholder default certificate, and ACME
 // challenges on the HTTP frontend answered from a map or routed to hotcert.
 // The integration tests and `make demo` share it; it never touches the
@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,15 +39,17 @@ var ErrNoHAProxy = errors.New("haproxy is not installed (apt-get install -y hapr
 // HAProxy is one running instance and its files.
 type HAProxy struct {
 	Bin, Dir, Config, Socket, CertDir, CrtList, MapFile string
-	HTTPSPort, HTTPPort                                 int
+	// Addr is the address both frontends bind, 127.0.0.1 unless Options
+	// chose another.
+	Addr                string
+	HTTPSPort, HTTPPort int
 	// Stderr receives HAProxy's own output; nil discards it.
 	Stderr io.Writer
 	// StartTimeout is how long Start waits for the stats socket; 10 s when
 	// zero. Loading 10,000 certificates on a busy machine takes longer.
 	StartTimeout time.Duration
 
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc proc
 }
 
 // FindHAProxy returns the haproxy binary's path.
@@ -63,30 +66,81 @@ func FindHAProxy() (string, error) {
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+func FreePort() (int, error) { return FreePortOn("127.0.0.1") }
+
+// FreePortOn returns a TCP port that was free a moment ago on every one of
+// addrs, for servers that listen on the same port on several addresses (a
+// cluster's load balancers on 127.0.0.2, 127.0.0.3, ...). On Linux every
+// address of 127.0.0.0/8 is loopback without any configuration.
+func FreePortOn(addrs ...string) (int, error) {
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1"}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	var lastErr error
+	for range 20 {
+		l, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		held := []net.Listener{l}
+		lastErr = nil
+		for _, a := range addrs[1:] {
+			o, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+			if err != nil {
+				lastErr = err
+				break
+			}
+			held = append(held, o)
+		}
+		for _, h := range held {
+			h.Close()
+		}
+		if lastErr == nil {
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no port free on all of %v: %w", addrs, lastErr)
+}
+
+// Options places an instance. The zero value is the single-host layout:
+// both frontends on 127.0.0.1, on ports the kernel picks.
+type Options struct {
+	// Addr is the address the HTTPS and HTTP frontends bind; 127.0.0.1
+	// when empty. Any address of 127.0.0.0/8 works on Linux.
+	Addr string
+	// HTTPSPort and HTTPPort are the frontends' ports; free ones are
+	// picked when zero. A cluster gives every instance the same ports on
+	// its own address, as load balancers behind one name have.
+	HTTPSPort, HTTPPort int
+	// Challenge is hotcert's HTTP-01 listener (host:port) that the
+	// hotcert_acme backend sends /.well-known/acme-challenge/ to.
+	Challenge string
 }
 
 // NewHAProxy writes a config into dir (a placeholder default certificate as
 // the crt-list's first line, the HTTP frontend routing ACME challenges to
-// challengePort and answering from a map) and checks it with haproxy -c.
+// 127.0.0.1:challengePort and answering from a map) and checks it with
+// haproxy -c. Both frontends bind 127.0.0.1 on free ports.
 func NewHAProxy(dir string, challengePort int) (*HAProxy, error) {
+	return New(dir, Options{Challenge: net.JoinHostPort("127.0.0.1", strconv.Itoa(challengePort))})
+}
+
+// New is NewHAProxy with the addresses and ports of o.
+func New(dir string, o Options) (*HAProxy, error) {
 	bin, err := FindHAProxy()
 	if err != nil {
 		return nil, err
 	}
 	h := &HAProxy{Bin: bin, Dir: dir, Socket: filepath.Join(dir, "admin.sock"), CertDir: filepath.Join(dir, "certs"),
-		CrtList: filepath.Join(dir, "certs.list"), MapFile: filepath.Join(dir, "acme.map"), Config: filepath.Join(dir, "haproxy.cfg")}
-	if h.HTTPSPort, err = FreePort(); err != nil {
-		return nil, err
-	}
-	if h.HTTPPort, err = FreePort(); err != nil {
-		return nil, err
+		CrtList: filepath.Join(dir, "certs.list"), MapFile: filepath.Join(dir, "acme.map"), Config: filepath.Join(dir, "haproxy.cfg"),
+		Addr: cmp.Or(o.Addr, "127.0.0.1"), HTTPSPort: o.HTTPSPort, HTTPPort: o.HTTPPort}
+	for _, p := range []*int{&h.HTTPSPort, &h.HTTPPort} {
+		if *p == 0 {
+			if *p, err = FreePortOn(h.Addr); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := os.MkdirAll(h.CertDir, 0o700); err != nil {
 		return nil, err
@@ -95,7 +149,7 @@ func NewHAProxy(dir string, challengePort int) (*HAProxy, error) {
 	if err := writePlaceholder(def); err != nil {
 		return nil, err
 	}
-	files := map[string]string{h.CrtList: def + "\n", h.MapFile: "", h.Config: h.config(challengePort)}
+	files := map[string]string{h.CrtList: def + "\n", h.MapFile: "", h.Config: h.config(o.Challenge)}
 	for p, c := range files {
 		if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
 			return nil, err
@@ -107,7 +161,7 @@ func NewHAProxy(dir string, challengePort int) (*HAProxy, error) {
 	return h, nil
 }
 
-func (h *HAProxy) config(challengePort int) string {
+func (h *HAProxy) config(challenge string) string {
 	return fmt.Sprintf(`global
     stats socket %[1]s mode 600 level admin
     stats timeout 30s
@@ -119,60 +173,34 @@ defaults
     timeout client 30s
     timeout server 30s
 frontend https
-    bind 127.0.0.1:%[2]d ssl crt-list %[3]s
+    bind %[2]s ssl crt-list %[3]s
     http-request return status 200 content-type text/plain string "served by HAProxy"
 frontend http
-    bind 127.0.0.1:%[4]d
+    bind %[4]s
     http-request return status 200 content-type text/plain lf-string "%%[path,field(-1,/),map(%[5]s)]" if { path_beg /.well-known/acme-challenge/ } { path,field(-1,/),map(%[5]s) -m found }
     acl acme path_beg /.well-known/acme-challenge/
     use_backend hotcert_acme if acme
 backend hotcert_acme
-    server hotcert 127.0.0.1:%[6]d
-`, h.Socket, h.HTTPSPort, h.CrtList, h.HTTPPort, h.MapFile, challengePort)
+    server hotcert %[6]s
+`, h.Socket, h.hostPort(h.HTTPSPort), h.CrtList, h.hostPort(h.HTTPPort), h.MapFile, challenge)
 }
+
+func (h *HAProxy) hostPort(port int) string { return net.JoinHostPort(h.Addr, strconv.Itoa(port)) }
 
 // Start runs HAProxy in the foreground (-db) and waits for its socket.
 func (h *HAProxy) Start() error {
 	os.Remove(h.Socket)
-	h.cmd = exec.Command(h.Bin, "-db", "-f", h.Config)
-	h.cmd.Stdout, h.cmd.Stderr = h.Stderr, h.Stderr
-	if err := h.cmd.Start(); err != nil {
-		return fmt.Errorf("start haproxy: %w", err)
-	}
-	h.done = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(h.cmd, h.done)
-	limit := cmp.Or(h.StartTimeout, 10*time.Second)
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if _, err := h.CLI("show info"); err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	h.Stop()
-	return fmt.Errorf("haproxy did not open its stats socket within %s", limit)
+	return h.proc.start("haproxy", h.Stderr, h.StartTimeout, func() error {
+		_, err := h.CLI("show info")
+		return err
+	}, h.Bin, "-db", "-f", h.Config)
 }
 
 // Running reports whether the process started by Start is still alive.
-func (h *HAProxy) Running() bool {
-	if h.done == nil {
-		return false
-	}
-	select {
-	case <-h.done:
-		return false
-	default:
-		return true
-	}
-}
+func (h *HAProxy) Running() bool { return h.proc.running() }
 
 // Stop kills HAProxy and waits for it.
-func (h *HAProxy) Stop() {
-	if h.cmd != nil && h.cmd.Process != nil {
-		h.cmd.Process.Kill()
-		<-h.done
-	}
-}
+func (h *HAProxy) Stop() { h.proc.stop() }
 
 // Restart stops HAProxy and starts it from the same files, as a reboot
 // would: whatever it serves afterwards came from disk.
@@ -194,6 +222,30 @@ func (h *HAProxy) CLI(cmd string) (string, error) {
 	}
 	b, err := io.ReadAll(c)
 	return string(b), err
+}
+
+// HTTPRequests is how many HTTP requests the HTTP frontend has taken
+// since HAProxy started (req_tot in show stat), whether hotcert's backend
+// or the map answered them. Only the CA's validations reach it in the
+// tests, so it shows which load balancers the CA reached.
+func (h *HAProxy) HTTPRequests() (int, error) {
+	out, err := h.CLI("show stat")
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.Split(out, "\n")
+	head := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	col := slices.Index(head, "req_tot")
+	if col < 0 {
+		return 0, fmt.Errorf("no req_tot in show stat: %q", lines[0])
+	}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) > col && f[0] == "http" && f[1] == "FRONTEND" {
+			return strconv.Atoi(f[col])
+		}
+	}
+	return 0, fmt.Errorf("no http frontend in show stat: %q", out)
 }
 
 // Pid is the worker's pid as HAProxy reports it in show info.
@@ -219,7 +271,7 @@ func (h *HAProxy) Served(sni string, cfg *tls.Config) (*x509.Certificate, error)
 	cfg = cfg.Clone()
 	cfg.ServerName, cfg.InsecureSkipVerify = sni, true
 	d := &net.Dialer{Timeout: 2 * time.Second}
-	conn, err := tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", h.HTTPSPort), cfg)
+	conn, err := tls.DialWithDialer(d, "tcp", h.hostPort(h.HTTPSPort), cfg)
 	if err != nil {
 		return nil, err
 	}

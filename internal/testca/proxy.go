@@ -25,6 +25,9 @@ type Proxy struct {
 
 // Exchange is one request through the proxy, with Pebble's answer.
 type Exchange struct {
+	// Remote is the client's address (host:port of its connection), which
+	// tells apart clients that share the proxy.
+	Remote   string
 	Method   string
 	Path     string
 	Body     []byte // the request's
@@ -90,6 +93,6 @@ func (p *Proxy) forward(r *http.Request) (*Exchange, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testca proxy: %w", err)
 	}
-	return &Exchange{Method: r.Method, Path: r.URL.Path, Body: body, Status: res.StatusCode,
+	return &Exchange{Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, Body: body, Status: res.StatusCode,
 		Header: res.Header, Response: answer}, nil
 }

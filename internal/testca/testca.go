@@ -25,7 +25,14 @@ import (
 
 // Options configures the CA.
 type Options struct {
-	HTTPPort   int               // port Pebble's VA connects to for http-01
+	// HTTPPort is the port Pebble's VA connects to for http-01, on the
+	// address the name resolves to: in a cluster, every load balancer
+	// listens on it, each on its own address.
+	HTTPPort int
+	// Hosts maps names to the IPv4 address the in-process DNS answers for
+	// them (a cluster test points each name at one load balancer); every
+	// other name resolves to 127.0.0.1. SetHost changes it later.
+	Hosts      map[string]string
 	RequireEAB bool              // refuse accounts without external account binding
 	EABKeys    map[string]string // key id -> base64url HMAC key
 	Blocklist  []string          // domains Pebble refuses
@@ -40,7 +47,7 @@ type CA struct {
 	DirectoryURL  string // https://127.0.0.1:<port>/dir
 	ManagementURL string // https://127.0.0.1:<port>
 	RootsPEM      []byte // PEM to trust for the ACME and management listeners' TLS
-	DNSAddr       string // 127.0.0.1:<port>; every name resolves to 127.0.0.1 (A only), or Options.DNSResolver
+	DNSAddr       string // 127.0.0.1:<port>; names resolve to 127.0.0.1 (A only) unless Hosts says otherwise, or Options.DNSResolver
 
 	acme   *http.Server
 	mgmt   *http.Server
@@ -75,9 +82,18 @@ func Start(opts Options) (*CA, error) {
 		return nil, err
 	}
 	if opts.DNSResolver != "" {
+		if len(opts.Hosts) > 0 {
+			return nil, errors.New("testca: Hosts needs the in-process DNS, not DNSResolver")
+		}
 		c.DNSAddr = opts.DNSResolver
 	} else if c.dns, c.DNSAddr, err = startDNS(logger); err != nil {
 		return nil, err
+	}
+	for name, addr := range opts.Hosts {
+		if err := c.SetHost(name, addr); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	store := db.NewMemoryStore()
 	for id, key := range opts.EABKeys {
@@ -231,3 +247,20 @@ func (c *CA) SetTXT(host, value string) { c.dns.AddDNSTXTRecord(host, value) }
 
 // ClearTXT removes every TXT record of host.
 func (c *CA) ClearTXT(host string) { c.dns.DeleteDNSTXTRecord(host) }
+
+// SetHost makes the in-process DNS answer addr (IPv4) for name from now on; Pebble resolves
+// a name at each validation, so this also moves the validations of orders already placed.
+// An empty addr returns name to the default, 127.0.0.1.
+func (c *CA) SetHost(name, addr string) error {
+	if c.dns == nil {
+		return errors.New("testca: SetHost needs the in-process DNS, not DNSResolver")
+	}
+	if ip := net.ParseIP(addr); addr != "" && (ip == nil || ip.To4() == nil) {
+		return fmt.Errorf("testca: host %s: %q is not an IPv4 address", name, addr)
+	}
+	c.dns.DeleteDNSARecord(name)
+	if addr != "" {
+		c.dns.AddDNSARecord(name, []string{addr})
+	}
+	return nil
+}
