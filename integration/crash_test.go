@@ -69,7 +69,11 @@ func TestKillDuringIssuance(t *testing.T) {
 	hits := 0
 	for i := range 10 {
 		p := e.start()
-		delay := time.Duration(rng.Int64N(int64(1500 * time.Millisecond)))
+		// From the first pass on, orders are in flight: counting the delay
+		// from there, not from the start of a process that a loaded
+		// machine starts slowly, keeps the kills landing mid-order.
+		waitFirstPass(t, p)
+		delay := time.Duration(rng.Int64N(int64(time.Second)))
 		time.Sleep(delay) // on purpose: the kill lands at a random moment
 		p.kill()
 		n := countInFlight()
