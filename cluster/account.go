@@ -23,12 +23,12 @@ type accountJSON struct {
 // state directory waits for its import.
 func (c *Cluster) Account() (*store.Account, error) {
 	if c.health.reachable() {
-		a, err := c.readAccount()
+		a, at, err := c.readAccount()
 		switch {
 		case err == nil:
 			c.mirrorAccount(a)
 			return a, nil
-		case errors.Is(err, store.ErrNotFound) && c.isImported():
+		case errors.Is(err, store.ErrNotFound) && c.importedBy(at):
 			return nil, err
 		case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrUnavailable):
 			return nil, err
@@ -37,22 +37,24 @@ func (c *Cluster) Account() (*store.Account, error) {
 	return c.opt.Local.Account()
 }
 
-func (c *Cluster) readAccount() (*store.Account, error) {
+// readAccount returns etcd's account and the revision it read at.
+func (c *Cluster) readAccount() (*store.Account, int64, error) {
 	ctx, cancel := callCtx(context.Background())
 	defer cancel()
 	resp, err := c.cli.Get(ctx, c.keys.account())
 	if err != nil {
-		return nil, c.unavailable("load account", err)
+		return nil, 0, c.unavailable("load account", err)
 	}
 	c.health.answered()
+	at := resp.Header.Revision
 	if len(resp.Kvs) == 0 {
-		return nil, fmt.Errorf("load account: %w", store.ErrNotFound)
+		return nil, at, fmt.Errorf("load account: %w", store.ErrNotFound)
 	}
 	var j accountJSON
 	if err := json.Unmarshal(resp.Kvs[0].Value, &j); err != nil {
-		return nil, fmt.Errorf("load account: etcd: %w", err)
+		return nil, at, fmt.Errorf("load account: etcd: %w", err)
 	}
-	return &store.Account{URI: j.URI, Directory: j.Directory, KeyPEM: []byte(j.KeyPEM)}, nil
+	return &store.Account{URI: j.URI, Directory: j.Directory, KeyPEM: []byte(j.KeyPEM)}, at, nil
 }
 
 // mirrorAccount writes a to the local copy unless it holds it already.

@@ -90,11 +90,14 @@ type Cluster struct {
 	tokens  *queue[TokenEvent]
 	answers *answers
 
-	mu       sync.Mutex
-	sess     *concurrency.Session
-	held     map[string]*Claim // claims of this node; nil while one is being taken
-	imported bool
-	localErr string // the last failed write of the local copy, logged once
+	mu   sync.Mutex
+	sess *concurrency.Session
+	held map[string]*Claim // claims of this node; nil while one is being taken
+	// importedAt is the etcd revision from which this node's standalone
+	// state is known to be in etcd (0: not yet). A read made before it may
+	// lack a record only because the import had not written it yet.
+	importedAt int64
+	localErr   string // the last failed write of the local copy, logged once
 
 	kick      chan struct{}
 	cancel    context.CancelFunc
@@ -221,10 +224,13 @@ func (c *Cluster) setSession(s *concurrency.Session) {
 	}
 }
 
-func (c *Cluster) isImported() bool {
+func (c *Cluster) isImported() bool { return c.importedBy(1 << 62) }
+
+// importedBy reports whether a read made at rev saw the import's records.
+func (c *Cluster) importedBy(rev int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.imported
+	return c.importedAt > 0 && rev >= c.importedAt
 }
 
 // kickSync asks the publisher to bring etcd up to date.

@@ -24,32 +24,35 @@ func (c *Cluster) importLocal(ctx context.Context) error {
 	}
 	mark := c.keys.imported(c.opt.Node)
 	cctx, cancel := callCtx(ctx)
-	resp, err := c.cli.Get(cctx, mark, clientv3.WithCountOnly())
+	resp, err := c.cli.Get(cctx, mark)
 	cancel()
 	if err != nil {
 		return c.unavailable("import", err)
 	}
-	if resp.Count == 0 {
-		if err := c.importAll(ctx, mark); err != nil {
-			return err
-		}
+	var at int64
+	if len(resp.Kvs) > 0 {
+		at = resp.Kvs[0].ModRevision
+	} else if at, err = c.importAll(ctx, mark); err != nil {
+		return err
 	}
 	c.mu.Lock()
-	c.imported = true
+	c.importedAt = at
 	c.mu.Unlock()
 	return nil
 }
 
-func (c *Cluster) importAll(ctx context.Context, mark string) error {
+// importAll writes the local records and account etcd lacks, then the
+// mark, and returns the mark's revision.
+func (c *Cluster) importAll(ctx context.Context, mark string) (int64, error) {
 	recs, err := c.opt.Local.List()
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return 0, fmt.Errorf("import: %w", err)
 	}
 	moved := 0
 	for _, r := range recs {
-		ok, err := c.createOnly(ctx, c.keys.state(r.Name), c.keys.changeOps(r, digest{}))
+		ok, _, err := c.createOnly(ctx, c.keys.state(r.Name), c.keys.changeOps(r, digest{}))
 		if err != nil {
-			return fmt.Errorf("import %s: %w", r.Name, err)
+			return 0, fmt.Errorf("import %s: %w", r.Name, err)
 		}
 		if ok {
 			moved++
@@ -59,30 +62,32 @@ func (c *Cluster) importAll(ctx context.Context, mark string) error {
 	a, err := c.opt.Local.Account()
 	switch {
 	case err == nil:
-		if account, err = c.createOnly(ctx, c.keys.account(), []clientv3.Op{clientv3.OpPut(c.keys.account(), accountValue(a))}); err != nil {
-			return fmt.Errorf("import account: %w", err)
+		if account, _, err = c.createOnly(ctx, c.keys.account(), []clientv3.Op{clientv3.OpPut(c.keys.account(), accountValue(a))}); err != nil {
+			return 0, fmt.Errorf("import account: %w", err)
 		}
 	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("import: %w", err)
+		return 0, fmt.Errorf("import: %w", err)
 	}
 	done, _ := json.Marshal(map[string]any{"at": c.opt.Now(), "records": moved, "account": account})
-	if _, err := c.createOnly(ctx, mark, []clientv3.Op{clientv3.OpPut(mark, string(done))}); err != nil {
-		return fmt.Errorf("import: %w", err)
+	_, at, err := c.createOnly(ctx, mark, []clientv3.Op{clientv3.OpPut(mark, string(done))})
+	if err != nil {
+		return 0, fmt.Errorf("import: %w", err)
 	}
 	if len(recs) > 0 || account {
 		c.log.Info("cluster: moved this node's standalone state into etcd", "records", moved,
 			"kept_etcds", len(recs)-moved, "account", account)
 	}
-	return nil
+	return at, nil
 }
 
-// createOnly writes ops if key does not exist, and reports whether it did.
-func (c *Cluster) createOnly(ctx context.Context, key string, ops []clientv3.Op) (bool, error) {
+// createOnly writes ops if key does not exist, and reports whether it did
+// and the revision etcd was at after the transaction.
+func (c *Cluster) createOnly(ctx context.Context, key string, ops []clientv3.Op) (bool, int64, error) {
 	cctx, cancel := callCtx(ctx)
 	defer cancel()
 	resp, err := c.cli.Txn(cctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(ops...).Commit()
 	if err != nil {
-		return false, c.unavailable("create "+key, err)
+		return false, 0, c.unavailable("create "+key, err)
 	}
-	return resp.Succeeded, nil
+	return resp.Succeeded, resp.Header.Revision, nil
 }

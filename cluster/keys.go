@@ -50,7 +50,10 @@ func (k keys) certName(key string) (string, bool) {
 		return "", false
 	}
 	name, _, ok := strings.Cut(rest, "/")
-	return name, ok && name != ""
+	if !ok || name == "" {
+		return "", false
+	}
+	return name, true
 }
 
 // claimName is the certificate a key under claims/ locks.

@@ -102,7 +102,7 @@ func (c *Cluster) take(name string, s *snapshot, notify bool) (*store.Record, er
 		c.changes.push(name, name)
 	}
 	if s.rev == 0 {
-		if !c.isImported() {
+		if !c.importedBy(s.at) {
 			return c.opt.Local.Get(name)
 		}
 		return nil, fmt.Errorf("load %s: %w", name, store.ErrNotFound)
@@ -149,7 +149,7 @@ func (c *Cluster) absorb(name string, s *snapshot) (bool, error) {
 // goes, unless it is a standalone record the import has yet to move.
 func (c *Cluster) absorbAbsent(name string, s *snapshot, e entry) bool {
 	gone := entry{rev: s.at}
-	if e.local.empty() || !c.isImported() {
+	if e.local.empty() || !c.importedBy(s.at) {
 		gone.local, gone.removed = e.local, e.removed
 		c.book.set(name, gone)
 		return false
