@@ -25,6 +25,16 @@ type entry struct {
 	local digest
 	// removed is the local copy's RemovedAt, a field of this node alone.
 	removed time.Time
+	// served is the shared part of what the caller (the daemon) was last
+	// given or wrote; empty: nothing, or "not found". A plain Put from a
+	// caller whose copy is older than etcd's would undo another node's
+	// work, so it is refused (see stale).
+	served digest
+}
+
+// stale reports whether the caller's copy is behind the record etcd holds.
+func (e entry) stale() bool {
+	return e.present && e.rev != unknown && !e.served.equal(e.etcd)
 }
 
 // base is what a write compares and builds on: etcd's mod revision of the
@@ -65,7 +75,8 @@ func loadBook(local *store.File) (*book, error) {
 	}
 	b := &book{entries: make(map[string]entry, len(recs))}
 	for _, r := range recs {
-		b.entries[r.Name] = entry{rev: unknown, local: digestRecord(r), removed: r.RemovedAt}
+		d := digestRecord(r)
+		b.entries[r.Name] = entry{rev: unknown, local: d, removed: r.RemovedAt}
 	}
 	return b, nil
 }
@@ -90,6 +101,22 @@ func (b *book) get(name string) entry {
 func (b *book) set(name string, e entry) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.entries[name] = e
+}
+
+// serve records what the caller was given for name (nil: not found).
+func (b *book) serve(name string, r *store.Record) {
+	var d digest
+	if r != nil {
+		d = digestRecord(r)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.entries[name]
+	if !ok {
+		e.rev = unknown
+	}
+	e.served = d
 	b.entries[name] = e
 }
 

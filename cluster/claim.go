@@ -99,8 +99,12 @@ func (cl *Claim) Fresh() (*store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl.setBase(s.rev, s.digest())
-	return cl.c.take(cl.name, s, false)
+	d, err := s.digest()
+	if err != nil {
+		return nil, err
+	}
+	cl.setBase(s.rev, d)
+	return cl.c.take(s, false)
 }
 
 // Put writes r through the claim in one transaction that etcd applies only

@@ -106,6 +106,9 @@ func TestFenced(t *testing.T) {
 	got, _ := b.Get("www")
 	sameRecord(t, "after the fenced write", got, record("www", "b"))
 
+	if _, err := a.Get("www"); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Put(record("www", "plain")); err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,15 @@ import (
 
 // snapshot is one certificate's keys as one etcd read returned them.
 type snapshot struct {
+	name    string
 	at      int64 // the etcd revision the read reflects
 	rev     int64 // mod revision of the state key; 0 when etcd holds no record
 	state   []byte
 	bundles map[string][]byte
+
+	rec *store.Record // decoded once, by decode
+	d   digest
+	err error
 }
 
 // version orders what a read says against what this node already knows: the
@@ -42,7 +47,7 @@ func (k keys) snapshots(kvs []*mvccpb.KeyValue, at int64) map[string]*snapshot {
 		}
 		s := out[name]
 		if s == nil {
-			s = &snapshot{at: at, bundles: map[string][]byte{}}
+			s = &snapshot{name: name, at: at, bundles: map[string][]byte{}}
 			out[name] = s
 		}
 		if string(kv.Key) == k.state(name) {
@@ -53,7 +58,7 @@ func (k keys) snapshots(kvs []*mvccpb.KeyValue, at int64) map[string]*snapshot {
 	}
 	for name, s := range out {
 		if s.rev == 0 { // bundles without a state are no record
-			out[name] = &snapshot{at: s.at}
+			out[name] = &snapshot{name: name, at: s.at}
 		}
 	}
 	return out
@@ -64,25 +69,43 @@ func (k keys) snapshotOf(name string, kvs []*mvccpb.KeyValue, at int64) *snapsho
 	if s, ok := k.snapshots(kvs, at)[name]; ok {
 		return s
 	}
-	return &snapshot{at: at}
+	return &snapshot{name: name, at: at}
 }
 
-// record decodes the snapshot; RemovedAt, a per-node field, is the caller's.
-func (s *snapshot) record(name string) (*store.Record, error) {
+// decode parses the record, once. Its digest is of the record encoded
+// again, so that it compares with the digests of records this node writes
+// whatever the writer's encoding.
+func (s *snapshot) decode() error {
+	if s.rec != nil || s.err != nil || s.rev == 0 {
+		return s.err
+	}
 	r := &store.Record{}
 	if err := json.Unmarshal(s.state, r); err != nil {
-		return nil, fmt.Errorf("load %s: etcd state: %w", name, err)
+		s.err = fmt.Errorf("load %s: etcd state: %w", s.name, err)
+		return s.err
 	}
-	r.Name, r.RemovedAt = name, time.Time{}
+	r.Name, r.RemovedAt = s.name, time.Time{}
 	r.Bundles = make(map[string]store.Bundle, len(s.bundles))
 	for kt, pem := range s.bundles {
 		r.Bundles[kt] = store.Bundle{KeyType: kt, PEM: pem}
 	}
-	return r, nil
+	s.rec, s.d = r, digestRecord(r)
+	return nil
 }
 
-func (s *snapshot) digest() digest {
-	return digestOf(s.state, s.bundles)
+// record is a copy of the decoded record, for the caller to change;
+// RemovedAt, a per-node field, is the caller's to set.
+func (s *snapshot) record() (*store.Record, error) {
+	if err := s.decode(); err != nil {
+		return nil, err
+	}
+	return s.rec.Clone(), nil
+}
+
+// digest is the decoded record's; empty when etcd has none.
+func (s *snapshot) digest() (digest, error) {
+	err := s.decode()
+	return s.d, err
 }
 
 // sharedState is what etcd keeps as certs/<name>/state: the record without

@@ -63,6 +63,42 @@ func TestPutSeenByOtherNode(t *testing.T) {
 	}
 }
 
+// TestStalePutRefused: a plain Put from a node whose copy is older than
+// etcd's (another node wrote since it read) is refused with ErrFenced and
+// leaves etcd alone; once the node reads again, its Put goes through.
+func TestStalePutRefused(t *testing.T) {
+	_, a, b := twoNodes(t)
+	if err := a.Put(record("www", "v1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get("www"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(record("www", "v2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextChange(t, a); got != "www" {
+		t.Fatalf("a saw %q", got)
+	}
+	stale := record("www", "v1")
+	stale.Attempts = 1
+	if err := a.Put(stale); !errors.Is(err, ErrFenced) {
+		t.Fatalf("Put of a copy older than etcd's: %v, want ErrFenced", err)
+	}
+	got, err := a.Get("www")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecord(t, "after the refused Put", got, record("www", "v2"))
+	got.Attempts = 1
+	if err := a.Put(got); err != nil {
+		t.Fatalf("Put after reading again: %v", err)
+	}
+	if got, _ := b.Get("www"); got.Attempts != 1 || got.Spec != "v2" {
+		t.Fatalf("b sees %+v", got)
+	}
+}
+
 // TestDeleteKeepsWantedRecord: Delete removes the shared record only once
 // no other node wants it; until then only the local copy goes.
 func TestDeleteKeepsWantedRecord(t *testing.T) {

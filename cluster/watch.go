@@ -86,7 +86,7 @@ func (c *Cluster) refresh(ctx context.Context, name string, rev int64) {
 	s, err := c.read(ctx, name)
 	if err == nil {
 		var changed bool
-		if changed, err = c.absorb(name, s); err == nil && !changed {
+		if changed, err = c.absorb(s); err == nil && !changed {
 			return
 		}
 	}
