@@ -55,6 +55,8 @@ func (c *Cluster) CleanUp(ctx context.Context, token string) error {
 // publishNow brings this node's leased keys to etcd within ctx and
 // callTimeout, and leaves a failure to the background publisher.
 func (c *Cluster) publishNow(ctx context.Context) error {
+	ctx, cancel := callCtx(ctx)
+	defer cancel()
 	s := c.session()
 	if s == nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, errNoSession)

@@ -121,7 +121,11 @@ func (h *health) update() {
 		h.log.Warn("etcd unreachable; claims hold until the session's lease expires", "err", h.down)
 	case "unreachable, no session":
 		h.log.Warn("etcd unreachable and no session: this node orders nothing", "err", h.down, "was", was)
-	default:
+	case "no session":
+		if was == "starting" {
+			h.log.Warn("etcd answers but grants no session", "err", h.refused)
+			break
+		}
 		h.log.Warn("etcd session lost", "err", h.refused, "was", was, "for", lasted)
 	}
 }
