@@ -92,19 +92,7 @@ func TestFenced(t *testing.T) {
 	if _, err := cli.Revoke(ctx, revoked); err != nil {
 		t.Fatal(err)
 	}
-	var clb *Claim
-	waitFor(t, "b claims", 5*time.Second, func() (err error) {
-		clb, err = b.Claim(ctx, "www")
-		return err
-	})
-	if err := clb.Put(record("www", "b")); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.Put(record("www", "a-late")); !errors.Is(err, ErrFenced) {
-		t.Fatalf("Put after the lease was revoked: %v, want ErrFenced", err)
-	}
-	got, _ := b.Get("www")
-	sameRecord(t, "after the fenced write", got, record("www", "b"))
+	clb := takeOver(t, b, cl)
 
 	if _, err := a.Get("www"); err != nil {
 		t.Fatal(err)
@@ -158,18 +146,30 @@ func TestFencedAfterFreeze(t *testing.T) {
 	if err := e.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	var clb *Claim
+	takeOver(t, b, cl).Release()
+	waitReady(t, a)
+}
+
+// takeOver has b claim the certificate of the lost claim old and write
+// version "b", then checks that old's write is refused and changes
+// nothing.
+func takeOver(t *testing.T, b *Cluster, old *Claim) *Claim {
+	t.Helper()
+	var cl *Claim
 	waitFor(t, "b claims", 10*time.Second, func() (err error) {
-		clb, err = b.Claim(ctx, "www")
+		cl, err = b.Claim(context.Background(), old.name)
 		return err
 	})
-	if err := clb.Put(record("www", "b")); err != nil {
+	if err := cl.Put(record(old.name, "b")); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.Put(record("www", "a-late")); !errors.Is(err, ErrFenced) {
-		t.Fatalf("Put of the frozen-out claim: %v, want ErrFenced", err)
+	if err := old.Put(record(old.name, "late")); !errors.Is(err, ErrFenced) {
+		t.Fatalf("Put of the lost claim: %v, want ErrFenced", err)
 	}
-	got, _ := a.Get("www")
-	sameRecord(t, "after the fenced write", got, record("www", "b"))
-	waitReady(t, a)
+	got, err := b.Get(old.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecord(t, "after the fenced write", got, record(old.name, "b"))
+	return cl
 }

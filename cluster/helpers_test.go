@@ -86,25 +86,19 @@ func waitReady(t *testing.T, c *Cluster) {
 }
 
 // nextChange is the next name c reports on Changes.
-func nextChange(t *testing.T, c *Cluster) string {
-	t.Helper()
-	select {
-	case n := <-c.Changes():
-		return n
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s: no change reported within 5s", c.opt.Node)
-		return ""
-	}
-}
+func nextChange(t *testing.T, c *Cluster) string { t.Helper(); return next(t, c, c.Changes()) }
 
-func nextToken(t *testing.T, c *Cluster) TokenEvent {
+func nextToken(t *testing.T, c *Cluster) TokenEvent { t.Helper(); return next(t, c, c.Tokens()) }
+
+func next[T any](t *testing.T, c *Cluster, ch <-chan T) T {
 	t.Helper()
 	select {
-	case ev := <-c.Tokens():
-		return ev
+	case v := <-ch:
+		return v
 	case <-time.After(5 * time.Second):
-		t.Fatalf("%s: no token event within 5s", c.opt.Node)
-		return TokenEvent{}
+		t.Fatalf("%s: nothing reported within 5s", c.opt.Node)
+		var zero T
+		return zero
 	}
 }
 

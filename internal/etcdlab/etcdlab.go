@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/lab"
 )
 
 // ErrNoEtcd means no etcd binary was found.
@@ -87,26 +88,17 @@ func Start(t testing.TB) *Etcd {
 func (e *Etcd) Endpoints() []string { return []string{e.ClientURL} }
 
 func (e *Etcd) pickPorts() error {
-	c, err := freePort()
+	c, err := lab.FreePort()
 	if err != nil {
 		return err
 	}
-	p, err := freePort()
+	p, err := lab.FreePort()
 	if err != nil {
 		return err
 	}
 	e.ClientURL = fmt.Sprintf("http://127.0.0.1:%d", c)
 	e.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", p)
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (e *Etcd) args() []string {
