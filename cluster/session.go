@@ -107,9 +107,9 @@ func (c *Cluster) revoke(lease clientv3.LeaseID) {
 }
 
 // keepPublished writes what this node owes etcd whenever asked (a new
-// session, Want, a token), retrying with backoff until it succeeds: first
-// the import of a standalone state directory, then the keys that hang on
-// the session's lease.
+// session, Want, a token), retrying with backoff until it succeeds: the
+// keys that hang on the session's lease, and the import of a standalone
+// state directory.
 func (c *Cluster) keepPublished(ctx context.Context) {
 	bo := newBackoff()
 	var retry <-chan time.Time
@@ -126,10 +126,9 @@ func (c *Cluster) keepPublished(ctx context.Context) {
 		if s == nil {
 			continue // the next session kicks again
 		}
-		err := c.importLocal(ctx)
-		if err == nil {
-			err = c.publish(ctx, s)
-		}
+		// A local disk that fails the import must not keep this node's
+		// wants and tokens out of etcd: both run, whatever the other did.
+		err := errors.Join(c.publish(ctx, s), c.importLocal(ctx))
 		if err == nil {
 			bo.reset()
 			warned = ""
@@ -141,7 +140,7 @@ func (c *Cluster) keepPublished(ctx context.Context) {
 		if !quiet && err.Error() != warned {
 			// etcd answered and refused: say so once per distinct error
 			warned = err.Error()
-			c.log.Warn("cluster: cannot publish this node's keys; retrying", "err", err)
+			c.log.Warn("cluster: cannot bring etcd up to date with this node (keys, import); retrying", "err", err)
 		}
 		retry = time.After(bo.wait())
 	}

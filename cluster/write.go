@@ -101,11 +101,14 @@ func (c *Cluster) wrote(name string, rev int64, d digest) {
 	}
 }
 
-// saveLocal writes r to the local copy unless it holds r already.
+// saveLocal writes r to the local copy unless it holds r already. The
+// caller wrote r, so r is what it has.
 func (c *Cluster) saveLocal(r *store.Record) error {
 	e := c.book.get(r.Name)
 	d := digestRecord(r)
+	e.served = d
 	if d.equal(e.local) && e.removed.Equal(r.RemovedAt) {
+		c.book.set(r.Name, e)
 		return nil
 	}
 	if err := c.opt.Local.Put(r); err != nil {
