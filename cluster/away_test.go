@@ -3,8 +3,11 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/lab"
 )
 
 // TestEtcdAway: with etcd killed, Put and Claim fail with ErrUnavailable
@@ -79,5 +82,46 @@ func TestEtcdAway(t *testing.T) {
 	sameRecord(t, "b.Get after etcd came back", got, record("www", "v3"))
 	if got.RemovedAt.IsZero() {
 		t.Error("b lost its RemovedAt")
+	}
+}
+
+// TestOpenWithoutEtcd: with no etcd at all, Open succeeds, Ready says why
+// not, reads answer from the local copy, writes fail with ErrUnavailable at
+// once (no session), and Close does not hang.
+func TestOpenWithoutEtcd(t *testing.T) {
+	port, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := newLocal(t)
+	if err := local.Put(record("www", "alone")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(context.Background(), Options{Node: "a", Endpoints: []string{fmt.Sprintf("http://127.0.0.1:%d", port)},
+		LeaseTTL: testTTL, Local: local})
+	if err != nil {
+		t.Fatalf("Open without etcd: %v", err)
+	}
+	if c.Ready() == nil {
+		t.Fatal("ready without etcd")
+	}
+	recs, err := c.List()
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("List without etcd: %d records, %v", len(recs), err)
+	}
+	start := time.Now()
+	if err := c.Put(record("www", "v2")); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Put without etcd: %v", err)
+	}
+	if _, err := c.Claim(context.Background(), "www"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Claim without etcd: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("writes without a session took %s", took)
+	}
+	start = time.Now()
+	c.Close()
+	if took := time.Since(start); took > callTimeout+time.Second {
+		t.Errorf("Close took %s", took)
 	}
 }
