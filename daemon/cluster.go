@@ -18,6 +18,9 @@ type Cluster interface {
 	Claim(ctx context.Context, name string) (Claim, error)
 	Changes() <-chan string
 	Ready() error
+	// Sync makes a round trip to the shared store: removals need proof
+	// that it answers now, not the passive Ready's last word.
+	Sync(ctx context.Context) error
 	Want(names []string)
 }
 

@@ -52,8 +52,9 @@ func (c *fakeCluster) Ready() error {
 	return c.hub.down
 }
 
-func (c *fakeCluster) Want([]string)          {}
-func (c *fakeCluster) Changes() <-chan string { return c.changes }
+func (c *fakeCluster) Want([]string)              {}
+func (c *fakeCluster) Sync(context.Context) error { return c.Ready() }
+func (c *fakeCluster) Changes() <-chan string     { return c.changes }
 
 func (c *fakeCluster) Claim(_ context.Context, name string) (Claim, error) {
 	c.hub.mu.Lock()

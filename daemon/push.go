@@ -118,6 +118,11 @@ func (d *Daemon) dropStale(ctx context.Context, l HAProxy, cert string, want map
 // remove takes a certificate out of every HAProxy (crt-list line and PEM
 // included) and marks it removed; its key and state stay for Retain.
 func (d *Daemon) remove(ctx context.Context, name string) error {
+	if d.opt.Cluster != nil {
+		if err := d.opt.Cluster.Sync(ctx); err != nil {
+			return fmt.Errorf("remove %s: the cluster's store does not answer: %w", name, err)
+		}
+	}
 	rec, err := d.opt.Store.Get(name)
 	if err != nil {
 		return err

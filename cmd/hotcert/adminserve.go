@@ -17,13 +17,13 @@ import (
 // startAdmin serves the admin API on admin.listen, creating the token file
 // when it is missing. stop shuts it down; a one-shot order still running is
 // cut off after a short grace.
-func startAdmin(cfg *configs.Config, d *daemon.Daemon, m *admin.Metrics, newClient func(crypto.Signer) admin.OrderClient, log *slog.Logger) (stop func(), err error) {
+func startAdmin(cfg *configs.Config, d *daemon.Daemon, m *admin.Metrics, view admin.ClusterView, newClient func(crypto.Signer) admin.OrderClient, log *slog.Logger) (stop func(), err error) {
 	tok, err := admin.EnsureToken(cfg.Admin.TokenFile)
 	if err != nil {
 		return nil, err
 	}
 	s := admin.New(admin.Options{
-		Daemon: d, Token: tok, Metrics: m, NewClient: newClient, Logger: log.With("component", "admin"),
+		Daemon: d, Token: tok, Metrics: m, NewClient: newClient, Logger: log.With("component", "admin"), Cluster: view,
 	})
 	srv := s.HTTPServer(cfg.Admin.Listen)
 	ln, err := listen(cfg.Admin.Listen)

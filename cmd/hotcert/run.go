@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/admin"
+	"github.com/hotcert/hotcert/cluster"
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/daemon"
 	"github.com/hotcert/hotcert/issuer"
@@ -73,6 +74,34 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 
+	opts := daemon.Options{
+		Store: st, HAProxies: asHAProxies(lbs), Logger: log,
+		Workers: cfg.ACME.Concurrency, Metrics: metrics,
+	}
+	var view admin.ClusterView
+	if cfg.Cluster != nil {
+		cl, err := openCluster(ctx, cfg, st, log)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		node := clusterNode{cl, cfg.Cluster.Node}
+		opts.Store, opts.Cluster, view = cl, node, node
+		metrics.WatchCluster(node)
+		// Any node answers any pending token of the cluster.
+		responder.SetFallback(cl.KeyAuth)
+		solver = issuer.HTTPSolvers{solver, cl}
+		if cfg.Challenge.HAProxyMap != "" {
+			mirror := runtime.NewMapMirror(lbs, cfg.Challenge.HAProxyMap, log.With("component", "map"))
+			go mirror.Run(ctx)
+			go mirrorTokens(ctx, cl, mirror)
+		}
+	}
+	if opts.Cluster != nil {
+		// The cluster's account, when it has one, is this node's too
+		// (Account keeps the local copy that newIssuer reads).
+		_, _ = opts.Store.(*cluster.Cluster).Account()
+	}
 	iss, err := newIssuer(ctx, cfg, st, hc, solver, log)
 	if err != nil && ctx.Err() != nil {
 		return nil // SIGTERM while waiting for the CA is an ordinary stop
@@ -80,11 +109,12 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d := daemon.New(daemon.Options{
-		Issuer: iss, Store: st, HAProxies: asHAProxies(lbs), Logger: log,
-		Workers: cfg.ACME.Concurrency, Metrics: metrics,
-	})
-	stopAdmin, err := startAdmin(cfg, d, metrics, oneShotClients(cfg, hc, solver, log), log)
+	if opts.Cluster != nil {
+		shareAccount(opts.Store.(*cluster.Cluster), st, log)
+	}
+	opts.Issuer = iss
+	d := daemon.New(opts)
+	stopAdmin, err := startAdmin(cfg, d, metrics, view, oneShotClients(cfg, hc, solver, log), log)
 	if err != nil {
 		return err
 	}
