@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -70,11 +71,50 @@ func (c *Cluster) publishNow(ctx context.Context) error {
 
 // KeyAuth answers a pending token of any node: this node's own at once,
 // the others' from a cache the watch on challenges/ keeps.
+//
+// A token another node presented a moment ago may not have reached the
+// watch yet when the CA asks for it (a CA that validates at once), so a
+// miss asks etcd itself, briefly; a failed validation would cost an order.
+// Such reads are bounded, because anyone can ask for a random token.
 func (c *Cluster) KeyAuth(token string) (string, bool) {
 	if v, ok := c.leased.value(c.keys.challenge(token)); ok {
 		return v, true
 	}
-	return c.answers.get(token)
+	if v, ok := c.answers.get(token); ok {
+		return v, true
+	}
+	if !validToken.MatchString(token) || !c.missReads.allow(c.opt.Now()) || !c.health.reachable() {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), missReadTimeout)
+	defer cancel()
+	resp, err := c.cli.Get(ctx, c.keys.challenge(token))
+	if err != nil || len(resp.Kvs) == 0 {
+		return "", false
+	}
+	return string(resp.Kvs[0].Value), true
+}
+
+// missReadTimeout bounds a responder's wait for etcd: the CA's validation
+// request has its own deadline of several seconds.
+const missReadTimeout = time.Second
+
+// rate allows at most max events a second.
+type rate struct {
+	mu     sync.Mutex
+	max    int
+	second time.Time
+	n      int
+}
+
+func (r *rate) allow(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := now.Truncate(time.Second); !s.Equal(r.second) {
+		r.second, r.n = s, 0
+	}
+	r.n++
+	return r.n <= r.max
 }
 
 // Tokens delivers every token that appears or goes anywhere in the

@@ -89,6 +89,8 @@ type Cluster struct {
 	changes *queue[string]
 	tokens  *queue[TokenEvent]
 	answers *answers
+	// missReads bounds the etcd reads of tokens the cache lacks.
+	missReads *rate
 
 	mu   sync.Mutex
 	sess *concurrency.Session
@@ -134,6 +136,7 @@ func Open(ctx context.Context, o Options) (*Cluster, error) {
 		held: map[string]*Claim{}, kick: make(chan struct{}, 1),
 	}
 	c.answers = &answers{m: map[string]string{}, events: c.tokens}
+	c.missReads = &rate{max: 20}
 	m, _ := json.Marshal(Member{Node: o.Node, Started: o.Now(), Version: o.Version})
 	c.leased.set(c.keys.member(o.Node), string(m))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))

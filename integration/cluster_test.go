@@ -179,6 +179,16 @@ func TestClusterSharedCertificates(t *testing.T) {
 			t.Errorf("%s logged a private key", n.name)
 		}
 	}
+	// hotcert status shows the cluster's members and this node's serials.
+	out, errOut, code := runBin(t, "status", "--config", c.nodes[1].cfgPath)
+	if code != 0 || !strings.Contains(out, "cluster node node2; members: node1 node2 node3") {
+		t.Errorf("hotcert status (exit %d) does not show the cluster:\n%s%s", code, out, errOut)
+	}
+	for _, n := range names {
+		if !strings.Contains(out, fmt.Sprintf("=%x", serials[n])) {
+			t.Errorf("hotcert status does not show node2's serial %x of %s:\n%s", serials[n], n, out)
+		}
+	}
 	c.stopAll()
 }
 
