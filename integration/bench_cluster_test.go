@@ -278,7 +278,8 @@ func BenchmarkClusterEtcdTraffic(b *testing.B) {
 // them, so its first start in the cluster imports them into etcd, and its
 // second loads them from etcd. No ACME is needed. It reports
 //
-//	import-startup-s  first start in the cluster: 10,000 records moved into etcd, until the first pass is done
+//	first-startup-s   first start in the cluster, until the first pass is done (the import goes on beside it)
+//	import-s          first start until its 10,000 records are in etcd
 //	startup-s         second start: 10,000 records loaded from etcd, until the first pass is done
 //	rss-MB            resident memory after the second start's first pass
 //	reload-cpu-ms     CPU for re-reading the unchanged 10,000-entry domains file and the pass it asks for
@@ -300,11 +301,15 @@ func BenchmarkClusterTenThousand(b *testing.B) {
 		// the next iteration's first start would find the import done
 		b.Skip("run with -benchtime 1x")
 	}
-	var imp, startup, rss, reload, pass, edit float64
+	var first, imp, startup, rss, reload, pass, edit float64
 	for range b.N {
 		t0 := time.Now()
 		p := c.start(0)
 		waitLog(b, p, "first reconcile pass done", 10*time.Minute)
+		first += time.Since(t0).Seconds()
+		// The import runs beside the daemon: wait for its end, or the
+		// second start would finish it.
+		waitLog(b, p, "moved this node's standalone state into etcd", 10*time.Minute)
 		imp += time.Since(t0).Seconds()
 		c.stop(0)
 
@@ -350,7 +355,8 @@ func BenchmarkClusterTenThousand(b *testing.B) {
 		c.stop(0)
 	}
 	N := float64(b.N)
-	b.ReportMetric(imp/N, "import-startup-s")
+	b.ReportMetric(first/N, "first-startup-s")
+	b.ReportMetric(imp/N, "import-s")
 	b.ReportMetric(startup/N, "startup-s")
 	b.ReportMetric(rss/N, "rss-MB")
 	b.ReportMetric(reload/N, "reload-cpu-ms")
