@@ -34,12 +34,12 @@ import (
 
 // adminClient talks to the running daemon's admin API as an operator would.
 type adminClient struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 }
 
-func (e *env) adminAPI(t *testing.T) *adminClient {
+func (e *env) adminAPI(t testing.TB) *adminClient {
 	t.Helper()
 	c := &adminClient{t: t, base: "http://" + e.hostPort(e.admin)}
 	path := filepath.Join(e.stateDir, "admin.token")
@@ -114,7 +114,7 @@ func (c *adminClient) passes() float64 {
 // everything that happened before. SIGHUP asks for the passes, so that this
 // takes moments rather than the 30 s verify interval; it also has hotcert
 // ask the CA for renewal information, which orders nothing by itself.
-func (e *env) statusAfterTwoPasses(t *testing.T, api *adminClient) []daemon.CertStatus {
+func (e *env) statusAfterTwoPasses(t testing.TB, api *adminClient) []daemon.CertStatus {
 	t.Helper()
 	e.twoPasses(t, api)
 	return api.certificates()
@@ -122,7 +122,7 @@ func (e *env) statusAfterTwoPasses(t *testing.T, api *adminClient) []daemon.Cert
 
 // twoPasses returns once hotcert has completed two reconcile passes more
 // than when it was called, as statusAfterTwoPasses, asking only /metrics.
-func (e *env) twoPasses(t *testing.T, api *adminClient) {
+func (e *env) twoPasses(t testing.TB, api *adminClient) {
 	t.Helper()
 	from := api.passes()
 	eventually(t, 60*time.Second, "two more reconcile passes", func() error {
@@ -169,7 +169,7 @@ func flattenMetrics(fams map[string]*dto.MetricFamily) map[string]float64 {
 }
 
 // eventually polls f quickly until it succeeds or the generous limit passes.
-func eventually(t *testing.T, limit time.Duration, what string, f func() error) {
+func eventually(t testing.TB, limit time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {

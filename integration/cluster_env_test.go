@@ -44,7 +44,7 @@ const (
 )
 
 type clusterEnv struct {
-	t     *testing.T
+	t     testing.TB
 	ca    *testca.CA
 	etcd  *etcdServer
 	nodes []*env
@@ -58,7 +58,7 @@ type clusterEnv struct {
 // newClusterEnv starts etcd, Pebble behind a watching proxy, and the three
 // load balancers; no hotcert yet, and every node's domains file is empty.
 // Call join or alone for each node, then start.
-func newClusterEnv(t *testing.T) *clusterEnv {
+func newClusterEnv(t testing.TB) *clusterEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs three hotcert, three HAProxy, etcd and Pebble")

@@ -62,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-func assertMode(t *testing.T, path string, want os.FileMode) {
+func assertMode(t testing.TB, path string, want os.FileMode) {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {

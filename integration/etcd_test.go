@@ -24,10 +24,10 @@ import (
 // tests to etcdlab.Start once it is merged changes this file only.
 type etcdServer struct {
 	*lab.Etcd
-	t *testing.T
+	t testing.TB
 }
 
-func startEtcd(t *testing.T) *etcdServer {
+func startEtcd(t testing.TB) *etcdServer {
 	t.Helper()
 	needTool(t, "etcd")
 	e, err := lab.NewEtcd(t.TempDir())

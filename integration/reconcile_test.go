@@ -242,7 +242,7 @@ func keptErr(dir string) error {
 }
 
 // Kick sends SIGHUP, which makes hotcert re-read the domains file.
-func (p *process) Kick(t *testing.T) {
+func (p *process) Kick(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
