@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 )
 
 // TestEtcdStartsStopsAndFreezes: etcd answers /health once started, not
@@ -33,8 +34,14 @@ func TestEtcdStartsStopsAndFreezes(t *testing.T) {
 	if err := e.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Healthy(); err != nil {
-		t.Errorf("after SIGCONT: %v", err)
+	// A thawed member may report no leader until its next election tick,
+	// which a loaded machine delays: it must become healthy, not be so at once.
+	deadline := time.Now().Add(15 * time.Second)
+	for err := e.Healthy(); err != nil; err = e.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after SIGCONT: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	e.Stop()
 	if e.Running() {
