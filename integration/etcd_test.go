@@ -5,43 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/hotcert/hotcert/internal/lab"
+	"github.com/hotcert/hotcert/internal/etcdlab"
 )
 
-// etcdServer is a real etcd (Debian's etcd-server 3.4) for the cluster
-// tests: one member on a free loopback port, with test-fatal helpers to
-// freeze it and to read what hotcert wrote. The tests read etcd through
-// its JSON gateway (/v3/kv/range), so that only the product imports the
-// etcd client.
-//
-// The process itself is lab.Etcd, which the demo shares; its methods are
-// named as internal/etcdlab's (branch h12-cluster), so that switching the
-// tests to etcdlab.Start once it is merged changes this file only.
+// etcdServer is a real etcd (Debian's etcd-server) for the cluster tests:
+// one member on a free loopback port, with test-fatal helpers to freeze it
+// and to read what hotcert wrote. The tests read etcd through its JSON
+// gateway (/v3/kv/range), so that only the product imports the etcd client.
 type etcdServer struct {
-	*lab.Etcd
+	*etcdlab.Etcd
 	t testing.TB
 }
 
 func startEtcd(t testing.TB) *etcdServer {
 	t.Helper()
-	needTool(t, "etcd")
-	e, err := lab.NewEtcd(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if testing.Verbose() {
-		e.Stderr = os.Stderr
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
-	return &etcdServer{Etcd: e, t: t}
+	return &etcdServer{Etcd: etcdlab.Start(t), t: t}
 }
 
 // freeze stops etcd with SIGSTOP: its sockets accept connections and

@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/lab"
 )
 
 const haproxyBin = "/usr/sbin/haproxy"
@@ -37,12 +40,11 @@ func needHAProxy(t testing.TB) {
 
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := lab.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 // shortTempDir keeps the stats socket path under the 108-byte unix limit,

@@ -65,44 +65,6 @@ func FindHAProxy() (string, error) {
 	return "", ErrNoHAProxy
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort() (int, error) { return FreePortOn("127.0.0.1") }
-
-// FreePortOn returns a TCP port that was free a moment ago on every one of
-// addrs, for servers that listen on the same port on several addresses (a
-// cluster's load balancers on 127.0.0.2, 127.0.0.3, ...). On Linux every
-// address of 127.0.0.0/8 is loopback without any configuration.
-func FreePortOn(addrs ...string) (int, error) {
-	if len(addrs) == 0 {
-		addrs = []string{"127.0.0.1"}
-	}
-	var lastErr error
-	for range 20 {
-		l, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		held := []net.Listener{l}
-		lastErr = nil
-		for _, a := range addrs[1:] {
-			o, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
-			if err != nil {
-				lastErr = err
-				break
-			}
-			held = append(held, o)
-		}
-		for _, h := range held {
-			h.Close()
-		}
-		if lastErr == nil {
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free on all of %v: %w", addrs, lastErr)
-}
-
 // Options places an instance. The zero value is the single-host layout:
 // both frontends on 127.0.0.1, on ports the kernel picks.
 type Options struct {

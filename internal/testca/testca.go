@@ -13,8 +13,11 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/lab"
 
 	"github.com/letsencrypt/challtestsrv"
 	"github.com/letsencrypt/pebble/v2/ca"
@@ -170,18 +173,11 @@ func startDNS(logger *log.Logger) (*challtestsrv.ChallSrv, string, error) {
 }
 
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := lab.FreeTCPUDPPort()
 	if err != nil {
 		return "", fmt.Errorf("testca: pick port: %w", err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return "", fmt.Errorf("testca: pick port: %w", err)
-	}
-	pc.Close()
-	return addr, nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 func waitTCP(addr string, limit time.Duration) error {
