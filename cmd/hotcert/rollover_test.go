@@ -8,10 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/lab"
 
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/internal/testca"
@@ -133,12 +136,11 @@ func rolloverConfig(t *testing.T, r *rolloverCA) (string, *configs.Config, *stor
 	if err := os.WriteFile(filepath.Join(dir, "roots.pem"), r.ca.RootsPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := lab.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := ln.Addr().String()
-	ln.Close()
+	admin := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cfgPath := writeCheckConfig(t, dir, "  directory: "+r.proxy.DirectoryURL+"\n  ca_roots: roots.pem\n",
 		"state_dir: "+filepath.Join(dir, "state")+"\nadmin:\n  listen: "+admin+"\n")
 	cfg, err := configs.LoadConfig(cfgPath)
