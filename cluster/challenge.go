@@ -95,9 +95,11 @@ func (c *Cluster) KeyAuth(token string) (string, bool) {
 	return string(resp.Kvs[0].Value), true
 }
 
-// missReadTimeout bounds a responder's wait for etcd: the CA's validation
-// request has its own deadline of several seconds.
-const missReadTimeout = time.Second
+// missReadTimeout bounds a responder's wait for etcd. It stays under the
+// 5 s server timeout of the example HAProxy backend, and far under a CA's
+// validation deadline (Pebble's is 15 s); one second was too short on a
+// loaded node, where a failed validation costs an order and a backoff.
+const missReadTimeout = 3 * time.Second
 
 // rate allows at most max events a second.
 type rate struct {

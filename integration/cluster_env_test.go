@@ -119,7 +119,7 @@ func newClusterEnv(t testing.TB) *clusterEnv {
 		}
 		for _, n := range c.nodes {
 			if n.proc != nil {
-				t.Logf("last log lines of %s:\n%s", n.name, logTail(n.proc, 40))
+				t.Logf("last log lines of %s:\n%s", n.name, logTail(n.proc, 150))
 			}
 		}
 	})
