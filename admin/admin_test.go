@@ -135,7 +135,7 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	r := &rig{d: &fakeDaemon{revoked: map[string]int{}}, o: &fakeOrders{}, m: NewMetrics(), clock: &fakeClock{}}
+	r := &rig{d: &fakeDaemon{revoked: map[string]int{}}, o: &fakeOrders{}, m: NewMetrics("test"), clock: &fakeClock{}}
 	s := New(Options{Daemon: r.d, Token: testToken, Metrics: r.m, NewClient: r.o.newClient, MaxBody: 32 << 10, Now: r.clock.Now})
 	r.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(r.srv.Close)
@@ -233,7 +233,10 @@ func TestHealthz(t *testing.T) {
 func TestMetricsParseWithValues(t *testing.T) {
 	r := newRig(t)
 	na := time.Unix(1900000000, 0)
-	r.m.Certificate("shop", na, na.Add(-30*24*time.Hour))
+	r.m.Certificate("shop", true, na, na.Add(-30*24*time.Hour))
+	r.m.Certificate("new", false, time.Time{}, time.Time{})
+	r.m.HAProxyUp("lb1", true)
+	r.m.HAProxyUp("lb2", false)
 	r.m.Order("shop", "success", "")
 	r.m.Order("shop", "failure", "urn:ietf:params:acme:error:rateLimited")
 	r.m.Push("lb1", nil)
@@ -249,8 +252,13 @@ func TestMetricsParseWithValues(t *testing.T) {
 		t.Fatalf("metrics do not parse: %v\n%s", err, body)
 	}
 	want := map[string]float64{
-		`hotcert_certificate_not_after_seconds{name="shop"}`:                             1900000000,
-		`hotcert_certificate_next_renewal_seconds{name="shop"}`:                          1900000000 - 30*24*3600,
+		`hotcert_certificate_ready{name="shop"}`:                                         1,
+		`hotcert_certificate_ready{name="new"}`:                                          0,
+		`hotcert_certificate_expiry_timestamp_seconds{name="shop"}`:                      1900000000,
+		`hotcert_certificate_renewal_timestamp_seconds{name="shop"}`:                     1900000000 - 30*24*3600,
+		`hotcert_haproxy_up{haproxy="lb1"}`:                                              1,
+		`hotcert_haproxy_up{haproxy="lb2"}`:                                              0,
+		`hotcert_build_info{version="test"}`:                                             1,
 		`hotcert_orders_total{result="success"}`:                                         1,
 		`hotcert_orders_total{result="failure"}`:                                         1,
 		`hotcert_order_failures_total{problem="urn:ietf:params:acme:error:rateLimited"}`: 1,
@@ -265,6 +273,15 @@ func TestMetricsParseWithValues(t *testing.T) {
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	// A certificate with no bundle has no expiry to alert on, only its ready.
+	if _, ok := got[`hotcert_certificate_expiry_timestamp_seconds{name="new"}`]; ok {
+		t.Error("a certificate never issued has an expiry series")
+	}
+	for _, f := range []string{"go_goroutines", "process_resident_memory_bytes"} {
+		if _, ok := fams[f]; !ok {
+			t.Errorf("no %s: the Go and process collectors are missing", f)
 		}
 	}
 	r.m.Forget("shop")

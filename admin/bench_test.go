@@ -11,10 +11,10 @@ import (
 // BenchmarkMetricsScrape renders /metrics with 1,000 certificates, what a
 // large host's Prometheus pulls every scrape interval.
 func BenchmarkMetricsScrape(b *testing.B) {
-	m := NewMetrics()
+	m := NewMetrics("test")
 	now := time.Now()
 	for i := range 1000 {
-		m.Certificate(fmt.Sprintf("cert-%04d", i), now.Add(90*24*time.Hour), now.Add(60*24*time.Hour))
+		m.Certificate(fmt.Sprintf("cert-%04d", i), true, now.Add(90*24*time.Hour), now.Add(60*24*time.Hour))
 	}
 	h := m.Handler()
 	b.ResetTimer()

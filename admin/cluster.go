@@ -47,12 +47,7 @@ func (m *Metrics) WatchCluster(v ClusterView) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hotcert_etcd_up", Help: "1 when the cluster's etcd answers, 0 otherwise.",
-		}, func() float64 {
-			if status().Store == "" {
-				return 1
-			}
-			return 0
-		}),
+		}, func() float64 { return boolValue(status().Store == "") }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hotcert_cluster_members", Help: "Nodes of the cluster that are alive, as etcd sees them.",
 		}, func() float64 { return float64(len(status().Members)) }),

@@ -19,7 +19,7 @@ func (f *fakeClusterView) ClusterStatus(context.Context) ClusterStatus { return 
 // how many members are alive.
 func TestClusterShownInStatusAndMetrics(t *testing.T) {
 	view := &fakeClusterView{ClusterStatus{Node: "lb1", Members: []string{"lb1", "lb2", "lb3"}, Claims: map[string]string{"shop": "lb2"}}}
-	m := NewMetrics()
+	m := NewMetrics("test")
 	m.WatchCluster(view)
 	s := New(Options{Daemon: &fakeDaemon{revoked: map[string]int{}}, Token: testToken, Metrics: m, Cluster: view})
 	srv := httptest.NewServer(s.Handler())

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hotcert/hotcert/daemon"
@@ -14,8 +15,10 @@ import (
 // that two daemons in one process (tests) never share counters.
 type Metrics struct {
 	reg         *prometheus.Registry
-	notAfter    *prometheus.GaugeVec
-	nextRenewal *prometheus.GaugeVec
+	ready       *prometheus.GaugeVec
+	expiry      *prometheus.GaugeVec
+	renewal     *prometheus.GaugeVec
+	haproxyUp   *prometheus.GaugeVec
 	orders      *prometheus.CounterVec
 	failures    *prometheus.CounterVec
 	pushes      *prometheus.CounterVec
@@ -27,18 +30,27 @@ type Metrics struct {
 
 var _ daemon.Metrics = (*Metrics)(nil)
 
-// NewMetrics registers every hotcert metric in a private registry.
-func NewMetrics() *Metrics {
+// NewMetrics registers every hotcert metric in a private registry, with
+// Go's runtime and process collectors and the build's version.
+func NewMetrics(version string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		notAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hotcert_certificate_not_after_seconds",
-			Help: "Expiry of the stored certificate (Unix seconds).",
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotcert_certificate_ready",
+			Help: "1 when every HAProxy serves the certificate's current bundles, 0 otherwise (not issued, refused, not pushed).",
 		}, []string{"name"}),
-		nextRenewal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hotcert_certificate_next_renewal_seconds",
-			Help: "When the certificate is due for renewal (Unix seconds).",
+		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotcert_certificate_expiry_timestamp_seconds",
+			Help: "Expiry of the stored certificate (Unix time).",
 		}, []string{"name"}),
+		renewal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotcert_certificate_renewal_timestamp_seconds",
+			Help: "When the stored certificate is due for renewal (Unix time).",
+		}, []string{"name"}),
+		haproxyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotcert_haproxy_up",
+			Help: "1 when the HAProxy instance answered when last asked, 0 otherwise.",
+		}, []string{"haproxy"}),
 		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotcert_orders_total",
 			Help: "ACME orders by result (success, failure).",
@@ -68,7 +80,14 @@ func NewMetrics() *Metrics {
 			Help: "HTTP-01 challenge requests served, by result (hit, miss, bad_request).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.notAfter, m.nextRenewal, m.orders, m.failures, m.pushes, m.lastPass, m.passes, m.configValid, m.challenges)
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hotcert_build_info",
+		Help: "Always 1; the version label is what `hotcert version` prints.",
+	}, []string{"version"})
+	build.WithLabelValues(version).Set(1)
+	m.reg.MustRegister(m.ready, m.expiry, m.renewal, m.haproxyUp, m.orders, m.failures, m.pushes,
+		m.lastPass, m.passes, m.configValid, m.challenges, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both results exist from the start, so that rate() and absent() work
 	// before the first order.
 	for _, r := range []string{"success", "failure"} {
@@ -109,30 +128,45 @@ func (m *Metrics) PassDone(at time.Time) {
 	m.passes.Inc()
 }
 
-// Certificate records a certificate's expiry and next renewal.
-func (m *Metrics) Certificate(name string, notAfter, nextRenewal time.Time) {
-	m.notAfter.WithLabelValues(name).Set(unix(notAfter))
-	if !nextRenewal.IsZero() {
-		m.nextRenewal.WithLabelValues(name).Set(unix(nextRenewal))
+// Certificate records whether a certificate is served, and its expiry and
+// renewal time once it has a bundle.
+func (m *Metrics) Certificate(name string, ready bool, expiry, renewal time.Time) {
+	m.ready.WithLabelValues(name).Set(boolValue(ready))
+	setOrDelete(m.expiry, name, expiry)
+	setOrDelete(m.renewal, name, renewal)
+}
+
+func setOrDelete(g *prometheus.GaugeVec, name string, t time.Time) {
+	if t.IsZero() {
+		g.DeleteLabelValues(name)
+		return
 	}
+	g.WithLabelValues(name).Set(unix(t))
 }
 
 // Forget drops a removed certificate's series.
 func (m *Metrics) Forget(name string) {
-	m.notAfter.DeleteLabelValues(name)
-	m.nextRenewal.DeleteLabelValues(name)
+	m.ready.DeleteLabelValues(name)
+	m.expiry.DeleteLabelValues(name)
+	m.renewal.DeleteLabelValues(name)
+}
+
+// HAProxyUp records whether an HAProxy instance answered when last asked.
+func (m *Metrics) HAProxyUp(haproxy string, up bool) {
+	m.haproxyUp.WithLabelValues(haproxy).Set(boolValue(up))
 }
 
 // ConfigValid records whether the domains file was accepted.
-func (m *Metrics) ConfigValid(ok bool) {
-	if ok {
-		m.configValid.Set(1)
-	} else {
-		m.configValid.Set(0)
-	}
-}
+func (m *Metrics) ConfigValid(ok bool) { m.configValid.Set(boolValue(ok)) }
 
 // Challenge counts one HTTP-01 request (issuer/http01 Responder.OnRequest).
 func (m *Metrics) Challenge(result string) { m.challenges.WithLabelValues(result).Inc() }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -74,7 +74,7 @@ func New(opt Options) *Server {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opt.Metrics == nil {
-		opt.Metrics = NewMetrics()
+		opt.Metrics = NewMetrics("dev")
 	}
 	if opt.MaxBody <= 0 {
 		opt.MaxBody = 64 << 10

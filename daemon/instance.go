@@ -66,6 +66,7 @@ func (d *Daemon) answered(name string, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st, now := d.haproxies[name], d.opt.Now()
+	d.opt.Metrics.HAProxyUp(name, err == nil)
 	if err != nil {
 		st.refuses = false
 		d.lbFailedLocked(name, st, err, "haproxy does not answer", now)

@@ -56,7 +56,9 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 		// Removals wait while the cluster's store does not answer.
 		d.sweep(ctx, recs, want, srv, now, start)
 	}
-	d.prune(want, start)
+	for _, n := range d.prune(want, start) {
+		d.forget(n)
+	}
 	d.opt.Metrics.PassDone(d.opt.Now())
 	d.mu.Lock()
 	d.passOK = d.opt.Now()
@@ -143,10 +145,21 @@ func (d *Daemon) held(name string, spec func() string, dec decision, now time.Ti
 }
 
 // prune forgets what the loop kept for certificates that left the domains
-// file, and finished marks no pass can still be older than.
-func (d *Daemon) prune(want map[string]bool, start uint64) {
+// file, and finished marks no pass can still be older than. It returns the
+// statuses of certificates that left, which sweep does not see when they
+// have no record (never issued).
+func (d *Daemon) prune(want map[string]bool, start uint64) (gone []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Every wanted name has a status by now, so only a longer list has
+	// names that left.
+	if len(d.status) > len(want) {
+		for n := range d.status {
+			if !want[n] {
+				gone = append(gone, n)
+			}
+		}
+	}
 	for n, seq := range d.finished {
 		if seq <= start {
 			delete(d.finished, n)
@@ -162,6 +175,7 @@ func (d *Daemon) prune(want map[string]bool, start uint64) {
 			delete(d.holds, n)
 		}
 	}
+	return gone
 }
 
 func stillServed(name string, srv served) bool {

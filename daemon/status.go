@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -16,19 +17,25 @@ type Metrics interface {
 	Order(cert, result, problem string)
 	Push(haproxy string, err error)
 	PassDone(at time.Time)
-	Certificate(name string, notAfter, nextRenewal time.Time)
+	// Certificate reports a certificate of the domains file from its first
+	// pass on: ready when every HAProxy serves its current bundles; expiry
+	// and renewal are zero until a bundle is stored.
+	Certificate(name string, ready bool, expiry, renewal time.Time)
 	Forget(name string)
 	ConfigValid(ok bool)
+	// HAProxyUp reports whether an instance answered when last asked.
+	HAProxyUp(haproxy string, up bool)
 }
 
 type nopMetrics struct{}
 
-func (nopMetrics) Order(string, string, string)             {}
-func (nopMetrics) Push(string, error)                       {}
-func (nopMetrics) PassDone(time.Time)                       {}
-func (nopMetrics) Certificate(string, time.Time, time.Time) {}
-func (nopMetrics) Forget(string)                            {}
-func (nopMetrics) ConfigValid(bool)                         {}
+func (nopMetrics) Order(string, string, string)                   {}
+func (nopMetrics) Push(string, error)                             {}
+func (nopMetrics) PassDone(time.Time)                             {}
+func (nopMetrics) Certificate(string, bool, time.Time, time.Time) {}
+func (nopMetrics) Forget(string)                                  {}
+func (nopMetrics) ConfigValid(bool)                               {}
+func (nopMetrics) HAProxyUp(string, bool)                         {}
 
 // CertStatus is what an operator sees of one certificate.
 type CertStatus struct {
@@ -52,6 +59,7 @@ type certStatus struct {
 	CertStatus
 	pushErr map[string]string
 	from    noted
+	ready   bool
 }
 
 // noted is what a status was made from. A pass that sees the same again
@@ -84,7 +92,8 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec decision, sr
 	d.mu.Lock()
 	old := d.status[c.Name]
 	d.mu.Unlock()
-	if old != nil && old.from.same(c, rec, dec, srv) {
+	ready := servesCurrent(c, rec, srv)
+	if old != nil && old.ready == ready && old.from.same(c, rec, dec, srv) {
 		return
 	}
 	s := CertStatus{Name: c.Name, Domains: c.Domains, State: dec.Action.String(), Loaded: map[string]string{}}
@@ -113,14 +122,34 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec decision, sr
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old = d.status[c.Name]
-	cs := &certStatus{CertStatus: s, pushErr: map[string]string{}, from: from}
+	cs := &certStatus{CertStatus: s, pushErr: map[string]string{}, from: from, ready: ready}
 	if old != nil {
 		cs.pushErr = old.pushErr
 	}
 	d.status[c.Name] = cs
-	if !s.NotAfter.IsZero() {
-		d.opt.Metrics.Certificate(c.Name, s.NotAfter, s.NextRenewal)
+	d.opt.Metrics.Certificate(c.Name, ready, s.NotAfter, s.NextRenewal)
+}
+
+// servesCurrent reports whether every HAProxy answered and serves the stored
+// bundle of each key type, issued for the certificate's current names. It
+// runs for every certificate at every pass, so it only looks things up.
+func servesCurrent(c configs.Certificate, rec *store.Record, srv served) bool {
+	if rec == nil || !slices.Equal(rec.Domains, c.Domains) {
+		return false
 	}
+	for i, kt := range c.KeyTypes {
+		leaf, err := leafOf(rec.Bundles[string(kt)])
+		if err != nil {
+			return false
+		}
+		bn := bundle.Name(c.Name, i, kt)
+		for _, loaded := range srv {
+			if s, ok := loaded[bn]; !ok || s.Cmp(leaf.SerialNumber) != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // noteRecord fills in what the store holds and returns the stored serial.

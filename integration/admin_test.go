@@ -243,8 +243,8 @@ func checkMetrics(t *testing.T, api *adminClient, leaf *x509.Certificate) {
 	var m map[string]float64
 	eventually(t, 60*time.Second, "metrics for shop", func() error {
 		m = api.metrics()
-		if _, ok := m[`hotcert_certificate_not_after_seconds{name="shop"}`]; !ok {
-			return fmt.Errorf("no not_after series yet")
+		if _, ok := m[`hotcert_certificate_expiry_timestamp_seconds{name="shop"}`]; !ok {
+			return fmt.Errorf("no expiry series yet")
 		}
 		if m[`hotcert_pushes_total{haproxy="lb1",result="success"}`] < 1 {
 			return fmt.Errorf("no successful push counted yet")
@@ -252,11 +252,11 @@ func checkMetrics(t *testing.T, api *adminClient, leaf *x509.Certificate) {
 		return nil
 	})
 	now := float64(time.Now().Unix())
-	if got := m[`hotcert_certificate_not_after_seconds{name="shop"}`]; int64(got) != leaf.NotAfter.Unix() {
-		t.Errorf("not_after = %v, served leaf says %d", got, leaf.NotAfter.Unix())
+	if got := m[`hotcert_certificate_expiry_timestamp_seconds{name="shop"}`]; int64(got) != leaf.NotAfter.Unix() {
+		t.Errorf("expiry = %v, served leaf says %d", got, leaf.NotAfter.Unix())
 	}
-	if got := m[`hotcert_certificate_next_renewal_seconds{name="shop"}`]; got <= now || got >= float64(leaf.NotAfter.Unix()) {
-		t.Errorf("next_renewal = %v, want between now (%v) and not_after", got, now)
+	if got := m[`hotcert_certificate_renewal_timestamp_seconds{name="shop"}`]; got <= now || got >= float64(leaf.NotAfter.Unix()) {
+		t.Errorf("renewal = %v, want between now (%v) and the expiry", got, now)
 	}
 	if got := m[`hotcert_orders_total{result="success"}`]; got != 1 {
 		t.Errorf("orders_total{success} = %v, want 1", got)

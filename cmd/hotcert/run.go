@@ -60,7 +60,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	lbs := loaders(cfg, log)
 	responder := http01.New(log.With("component", "http01"))
-	metrics := admin.NewMetrics()
+	metrics := admin.NewMetrics(version)
 	responder.OnRequest(metrics.Challenge)
 	var solver issuer.HTTPSolver = responder
 	if cfg.Challenge.HAProxyMap != "" {
