@@ -12,8 +12,8 @@ import (
 // FILE:LINE:COL: FIELD: message.
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("check", stderr)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
+		return err
 	}
 	cfg, err := configs.LoadConfig(*cfgPath)
 	if report(stderr, err) {

@@ -26,12 +26,12 @@ import (
 // shutdownGrace bounds how long in-flight pushes may take after SIGTERM.
 const shutdownGrace = 12 * time.Second
 
-func cmdRun(args []string, _, stderr io.Writer) error {
+func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("run", stderr)
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	logFormat := fs.String("log-format", "text", "log format: text or json (durations as \"1.5s\")")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn (or warning), error")
+	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
