@@ -22,6 +22,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	bad := err != nil
+	if cfg != nil {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, w.String())
+		}
+	}
 	if cfg != nil && !bad {
 		bad = reportFiles(stderr, *cfgPath, cfg)
 	}

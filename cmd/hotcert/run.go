@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,9 +43,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		report(stderr, err)
 		return errReported
 	}
+	warnConfig(log, cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, cfg, log)
+}
+
+// warnConfig logs what check warns about.
+func warnConfig(log *slog.Logger, cfg *configs.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn(strings.TrimPrefix(w.Msg, "warning: "), "file", w.File, "line", w.Line, "field", w.Field)
+	}
 }
 
 // serve runs the daemon until ctx ends.
