@@ -119,14 +119,8 @@ func TestImportCertbot(t *testing.T) {
 	// way: shop is dual, and the blog entry has another name than certbot's.
 	e.writeDomains("certificates:\n  - name: shop\n    domains: [www.shop.example.test, shop.example.test]\n    key_type: [ecdsa-p256, rsa2048]\n" +
 		"  - domains: [blog.example.test]\n")
-	e.writeConfig()
 	orders := e.ca.Orders()
-
-	out, errOut, code := runBin(t, "import", "--config", e.cfgPath, "--from", "certbot", dir)
-	t.Logf("hotcert import:\n%s%s", out, errOut)
-	if code != 0 {
-		t.Fatalf("import: exit %d", code)
-	}
+	out := e.importFrom(t, "certbot", dir)
 	for _, want := range []string{
 		filepath.Join(dir, "live", "shop") + ": imported as shop (ecdsa-p256, serial " + fmt.Sprintf("%x", certs[0].Leaf.SerialNumber),
 		filepath.Join(dir, "live", "shop-rsa") + ": imported as shop (rsa2048",
@@ -139,9 +133,8 @@ func TestImportCertbot(t *testing.T) {
 			t.Errorf("import output lacks %q", want)
 		}
 	}
-	out, _, code = runBin(t, "import", "--config", e.cfgPath, "--from", "certbot", dir)
-	if code != 0 || !strings.Contains(out, "0 imported, 3 unchanged, 1 skipped, 0 failed") {
-		t.Fatalf("second import: exit %d\n%s", code, out)
+	if out := e.importFrom(t, "certbot", dir); !strings.Contains(out, "0 imported, 3 unchanged, 1 skipped, 0 failed") {
+		t.Fatal("a second import changed something")
 	}
 
 	p := e.start()
@@ -171,13 +164,9 @@ func TestImportPEM(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "api.pem.key"), string(certs[2].KeyPEM))
 	e.writeDomains("certificates:\n  - name: shop\n    domains: [shop.example.test]\n    key_type: [ecdsa-p256, rsa2048]\n" +
 		"  - name: api\n    domains: [api.example.test, www.api.example.test]\n")
-	e.writeConfig()
 	orders := e.ca.Orders()
-
-	out, errOut, code := runBin(t, "import", "--config", e.cfgPath, "--from", "pem", dir)
-	t.Logf("hotcert import:\n%s%s", out, errOut)
-	if code != 0 || !strings.Contains(out, "3 imported, 0 unchanged, 0 skipped, 0 failed") {
-		t.Fatalf("import: exit %d", code)
+	if out := e.importFrom(t, "pem", dir); !strings.Contains(out, "3 imported, 0 unchanged, 0 skipped, 0 failed") {
+		t.Fatal("import did not import the three bundles")
 	}
 	p := e.start()
 	waitServing(t, h, "shop.example.test", nil, certs[0].Leaf)
@@ -185,6 +174,21 @@ func TestImportPEM(t *testing.T) {
 	waitServing(t, h, "www.api.example.test", nil, certs[2].Leaf)
 	expectNoOrders(t, e, orders)
 	p.stop(t)
+}
+
+// importFrom runs hotcert import with the env's config (written now if it
+// is not yet) and returns its report, failing the test on a non-zero exit.
+func (e *env) importFrom(t *testing.T, from, dir string) string {
+	t.Helper()
+	if _, err := os.Stat(e.cfgPath); err != nil {
+		e.writeConfig()
+	}
+	out, errOut, code := runBin(t, "import", "--config", e.cfgPath, "--from", from, dir)
+	t.Logf("hotcert import --from %s:\n%s%s", from, out, errOut)
+	if code != 0 {
+		t.Fatalf("hotcert import: exit %d", code)
+	}
+	return out
 }
 
 // waitServing waits until HAProxy serves leaf for sni to a client of cfg.
