@@ -9,18 +9,33 @@ import (
 	"strings"
 )
 
-// newFlags starts a command's flags with the --config every command takes
-// (version ignores it). Its usage prints the command's line from commands.
+// newFlags starts a command's flags with the --config that every command
+// but version takes.
 func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := newFlagSet(name, stderr)
+	return fs, fs.String("config", defaultConfig, "daemon config `file`")
+}
+
+// newFlagSet is a command's flags, whose usage prints the command's line
+// from commands.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("hotcert "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := fs.String("config", defaultConfig, "daemon config `file`")
 	fs.Usage = func() {
 		c, _ := lookup(name)
-		fmt.Fprintf(fs.Output(), "usage: hotcert %s %s\n\n%s\n\nflags:\n", name, c.args, c.summary)
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "usage: %s\n\n%s\n", strings.TrimSpace("hotcert "+name+" "+c.args), c.summary)
+		if hasFlags(fs) {
+			fmt.Fprint(fs.Output(), "\nflags:\n")
+			fs.PrintDefaults()
+		}
 	}
-	return fs, cfg
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
 }
 
 // parseArgs parses flags wherever they are among the positional arguments

@@ -114,7 +114,7 @@ func usage(w io.Writer) {
 }
 
 func cmdVersion(args []string, stdout, stderr io.Writer) error {
-	fs, _ := newFlags("version", stderr)
+	fs := newFlagSet("version", stderr)
 	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
 		return err
 	}
