@@ -70,6 +70,7 @@ func TestPlanMatchesAndSkips(t *testing.T) {
 		{Source: "broken", Err: ErrKeyMismatch},
 	}
 	found[6].Name, found[7].Name = "legacy", "legacy"
+	found[0].Issuer = "https://acme-staging-v02.api.letsencrypt.org/directory"
 	noChain := foundOf(t, ca, "nochain", ca.valid(t, "ecdsa-p256", "api.example.com"))
 	noChain.Certs = noChain.Certs[:1]
 	wrongChain := foundOf(t, ca, "wrongchain", ca.valid(t, "ecdsa-p256", "api.example.com"))
@@ -90,6 +91,9 @@ func TestPlanMatchesAndSkips(t *testing.T) {
 		if !strings.Contains(got[src].Why, why) {
 			t.Errorf("%s: why %q, want it to say %q", src, got[src].Why, why)
 		}
+	}
+	if !strings.Contains(got["shop-ecdsa"].String(), "; certbot renews it from https://acme-staging-v02.api.letsencrypt.org/directory, not acme.directory "+leDirectory) {
+		t.Errorf("shop-ecdsa does not say which CA issued it: %s", got["shop-ecdsa"])
 	}
 	rec := p.Records["shop"]
 	if rec == nil || len(p.Records) != 1 {
