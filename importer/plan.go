@@ -155,10 +155,10 @@ func classify(f Found, doms *configs.Domains, o Options) Outcome {
 		return skipped(out, why)
 	}
 	names := leafDomains(out.Leaf)
-	c, why := match(f, names, doms)
+	c, why, inFile := match(f, names, doms)
 	if c == nil {
 		out = skipped(out, why)
-		if !slices.ContainsFunc(doms.Certificates, func(c configs.Certificate) bool { return sameSet(c.Domains, names) }) {
+		if !inFile {
 			out.Suggest = suggest(f, names, doms)
 		}
 		return out
@@ -208,23 +208,26 @@ func leafDomains(leaf *x509.Certificate) []string {
 	return out
 }
 
-// match finds the certificate f belongs to: the one of its name when that
-// one has exactly its domains, else the one that does.
-func match(f Found, names []string, doms *configs.Domains) (*configs.Certificate, string) {
-	var byName *configs.Certificate
+// match finds the certificate f belongs to: the one with exactly its
+// domains (a domain is in one certificate only). Failing that, it says
+// which certificate shares a name with it, preferring the one of its name,
+// or that it is not in the file at all.
+func match(f Found, names []string, doms *configs.Domains) (c *configs.Certificate, why string, inFile bool) {
+	var near *configs.Certificate
 	for i, c := range doms.Certificates {
 		if sameSet(c.Domains, names) {
-			return &doms.Certificates[i], ""
+			return &doms.Certificates[i], "", true
 		}
-		if c.Name == f.Name {
-			byName = &doms.Certificates[i]
+		overlaps := slices.ContainsFunc(c.Domains, func(d string) bool { return slices.Contains(names, d) })
+		if c.Name == f.Name || overlaps && near == nil {
+			near = &doms.Certificates[i]
 		}
 	}
-	if byName != nil {
+	if near != nil {
 		return nil, fmt.Sprintf("its names [%s] differ from those of %s in the domains file [%s]; hotcert would order a new one",
-			strings.Join(names, ", "), byName.Name, strings.Join(byName.Domains, ", "))
+			strings.Join(names, ", "), near.Name, strings.Join(near.Domains, ", ")), true
 	}
-	return nil, "not in the domains file: add it to keep it (see below), then import again"
+	return nil, "not in the domains file: add it to keep it (see below), then import again", false
 }
 
 func sameSet(a, b []string) bool {
