@@ -1,6 +1,11 @@
 package configs
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+)
 
 // CheckAgainst reports what the domains file asks of the daemon config that
 // the config does not provide: a dns-01 certificate needs the dns section.
@@ -25,6 +30,14 @@ func (d *Domains) CheckAgainst(c *Config) error {
 // as the daemon and `hotcert check` both do.
 func (c *Config) LoadDomains() (*Domains, error) {
 	d, err := LoadDomains(c.DomainsFile)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		// The file the config names cannot be read: that is a problem of
+		// the config's domains_file, and is reported where it is written.
+		r := &reporter{file: c.File, pos: c.positions()}
+		r.add("domains_file", "%v", pe)
+		return nil, r.probs.err()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -32,4 +45,23 @@ func (c *Config) LoadDomains() (*Domains, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+func (c *Config) positions() positions {
+	if c.pos == nil {
+		return positions{}
+	}
+	return c.pos
+}
+
+// Warnings are what is allowed but probably not meant, as Problems whose
+// message starts with "warning: ". check prints them and still passes; run
+// logs them.
+func (c *Config) Warnings() Problems {
+	r := &reporter{file: c.File, pos: c.positions()}
+	if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && !isLoopback(host) {
+		r.add("admin.listen", "warning: %s is not a loopback address: the admin API is plain HTTP, so its bearer token "+
+			"crosses the network in clear text; listen on 127.0.0.1, or put a TLS proxy in front", c.Admin.Listen)
+	}
+	return r.probs
 }

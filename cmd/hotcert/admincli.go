@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,14 +11,8 @@ import (
 
 	"github.com/hotcert/hotcert/admin"
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/daemon"
 )
-
-// adminCommands talk to a running daemon's admin API.
-var adminCommands = map[string]func([]string, io.Writer, io.Writer) error{
-	"status": cmdStatus,
-	"renew":  cmdRenew,
-	"revoke": cmdRevoke,
-}
 
 // apiClient is the admin API as the CLI sees it: the address and token come
 // from the same config file the daemon reads.
@@ -63,36 +57,24 @@ func firstLine(err error) error {
 	return errors.New(line)
 }
 
-// parseArgs lets flags come before or after the positional arguments
-// (`hotcert renew shop --config f`), which flag.Parse alone does not.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, errUsage
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("status", stderr)
-	format := fs.String("o", "table", "output: table or json")
-	pos, err := parseArgs(fs, args)
-	if err != nil || len(pos) > 0 || (*format != "table" && *format != "json") {
-		fs.Usage()
-		return errUsage
+	format := fs.String("o", "table", "output: table (one certificate: its fields, one per line) or json")
+	pos, err := parseArgs(fs, args, stdout, 0, 1)
+	if err != nil {
+		return err
+	}
+	if *format != "table" && *format != "json" {
+		return badUsage(fs, stderr, fmt.Sprintf("-o %q: want table or json", *format))
 	}
 	c, err := newAPIClient(*cfgPath, false)
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
+	if len(pos) == 1 {
+		return statusOne(ctx, c, pos[0], *format, stdout)
+	}
 	if *format == "json" {
 		raw, err := c.CertificatesJSON(ctx)
 		if err != nil {
@@ -113,13 +95,43 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	return printTable(stdout, list.Certificates)
 }
 
+// statusOne shows the certificate name. JSON is the API's own object for
+// it, so that fields the CLI does not know yet are not lost.
+func statusOne(ctx context.Context, c *apiClient, name, format string, stdout io.Writer) error {
+	raw, err := c.CertificatesJSON(ctx)
+	if err != nil {
+		return c.explain(err)
+	}
+	var list struct{ Certificates []json.RawMessage }
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return fmt.Errorf("GET /v1/certificates: %w", err)
+	}
+	for _, one := range list.Certificates {
+		var st daemon.CertStatus
+		if err := json.Unmarshal(one, &st); err != nil {
+			return fmt.Errorf("GET /v1/certificates: %w", err)
+		}
+		if st.Name != name {
+			continue
+		}
+		if format == "json" {
+			_, err := fmt.Fprintf(stdout, "%s\n", one)
+			return err
+		}
+		return printOne(stdout, st)
+	}
+	return fmt.Errorf("no certificate %q in the daemon's domains file (hotcert status lists them)", name)
+}
+
 func cmdRenew(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("renew", stderr)
 	all := fs.Bool("all", false, "renew every certificate")
-	pos, err := parseArgs(fs, args)
-	if err != nil || (*all == (len(pos) == 1)) || len(pos) > 1 {
-		fmt.Fprintln(stderr, "usage: hotcert renew [--config FILE] NAME|--all")
-		return errUsage
+	pos, err := parseArgs(fs, args, stdout, 0, 1)
+	if err != nil {
+		return err
+	}
+	if *all == (len(pos) == 1) {
+		return badUsage(fs, stderr, "name one certificate, or --all")
 	}
 	c, err := newAPIClient(*cfgPath, true)
 	if err != nil {
@@ -149,10 +161,9 @@ func cmdRenew(args []string, stdout, stderr io.Writer) error {
 func cmdRevoke(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("revoke", stderr)
 	reason := fs.String("reason", "unspecified", "RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, unspecified, or a number")
-	pos, err := parseArgs(fs, args)
-	if err != nil || len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: hotcert revoke [--config FILE] NAME [--reason R]")
-		return errUsage
+	pos, err := parseArgs(fs, args, stdout, 1, 1)
+	if err != nil {
+		return err
 	}
 	code, err := admin.ParseReason(*reason)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 // FILE:LINE:COL: FIELD: message.
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("check", stderr)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
+		return err
 	}
 	cfg, err := configs.LoadConfig(*cfgPath)
 	if report(stderr, err) {
@@ -22,6 +22,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	bad := err != nil
+	if cfg != nil {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, w.String())
+		}
+	}
 	if cfg != nil && !bad {
 		bad = reportFiles(stderr, *cfgPath, cfg)
 	}

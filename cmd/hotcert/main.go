@@ -5,11 +5,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"strings"
+	"text/tabwriter"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -17,8 +17,47 @@ var version = "dev"
 
 const defaultConfig = "/etc/hotcert/hotcert.yaml"
 
-// errUsage ends the program with exit status 2 and no further message.
-var errUsage = errors.New("usage")
+var (
+	// errUsage ends the program with exit status 2; the command has said why.
+	errUsage = errors.New("usage")
+	// errHelp ends the program with exit status 0 after a command printed
+	// its usage because it was asked to.
+	errHelp = errors.New("help")
+	// errReported means the command already printed its errors: exit 1.
+	errReported = errors.New("reported")
+)
+
+// command is one subcommand: how usage shows it and what runs it.
+type command struct {
+	name    string
+	args    string // the synopsis after the name
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+// commands are the subcommands in the order usage lists them; a new
+// command is one more line here.
+func commands() []command {
+	return []command{
+		{"run", "--config FILE [--log-format text|json] [--log-level info]", "run the daemon", cmdRun},
+		{"check", "--config FILE", "validate the config and the domains file", cmdCheck},
+		{"status", "--config FILE [-o json] [NAME]", "show every certificate, or NAME in full (admin API)", cmdStatus},
+		{"renew", "--config FILE NAME|--all", "order new certificates now (admin API)", cmdRenew},
+		{"revoke", "--config FILE NAME [--reason R]", "revoke a certificate (admin API)", cmdRevoke},
+		{"import", "--config FILE --from certbot|pem DIR [--dry-run]", "adopt certificates issued elsewhere (daemon stopped)", cmdImport},
+		{"rollover", "--config FILE [--new-key F]", "replace the ACME account key (daemon stopped)", cmdRollover},
+		{"version", "", "print the version", cmdVersion},
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -29,69 +68,56 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"run":      cmdRun,
-		"check":    cmdCheck,
-		"rollover": cmdRollover,
-		"version":  func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "hotcert", version); return nil },
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 { // hotcert help status
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
+		usage(stdout)
+		return 0
+	case "-version", "--version":
+		name = "version"
 	}
-	for k, v := range adminCommands {
-		cmds[k] = v
-	}
-	f, ok := cmds[args[0]]
+	cmd, ok := lookup(name)
 	if !ok {
+		what := "command"
+		if strings.HasPrefix(name, "-") {
+			what = "flag"
+		}
+		fmt.Fprintf(stderr, "hotcert: unknown %s %q\n\n", what, name)
 		usage(stderr)
 		return 2
 	}
-	err := f(args[1:], stdout, stderr)
+	err := cmd.run(args[1:], stdout, stderr)
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
 		return 2
 	case errors.Is(err, errReported):
 		return 1
 	default:
-		fmt.Fprintf(stderr, "hotcert %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "hotcert %s: %v\n", name, err)
 		return 1
 	}
 }
 
-// errReported means the command already printed its errors.
-var errReported = errors.New("reported")
-
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: hotcert <command> [flags]
-
-commands:
-  run      --config FILE [--log-format text|json] [--log-level info]   run the daemon
-  check    --config FILE                  validate the config and the domains file
-  status   --config FILE [-o json]        show every certificate (admin API)
-  renew    --config FILE NAME|--all       order new certificates now (admin API)
-  revoke   --config FILE NAME [--reason R] revoke a certificate (admin API)
-  rollover --config FILE [--new-key F]  replace the ACME account key (daemon stopped)
-  version                                 print the version
-`)
+	fmt.Fprint(w, "usage: hotcert <command> [flags]\n\ncommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.name, c.args, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\n`hotcert help COMMAND` or `hotcert COMMAND --help` describes a command's flags.\n")
 }
 
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("hotcert "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := fs.String("config", defaultConfig, "daemon config `file`")
-	return fs, cfg
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+func cmdVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", stderr)
+	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
+		return err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	fmt.Fprintln(stdout, "hotcert", version)
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -21,17 +20,16 @@ import (
 func cmdRollover(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("rollover", stderr)
 	newKeyPath := fs.String("new-key", "", "PEM `file` with the new account key (default: generate ECDSA P-256)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
+		return err
 	}
 	cfg, err := configs.LoadConfig(*cfgPath)
 	if err != nil {
 		report(stderr, err)
 		return errReported
 	}
-	if c, err := net.DialTimeout("tcp", cfg.Admin.Listen, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("hotcert is running (admin API answers on %s); stop it first", cfg.Admin.Listen)
+	if err := refuseRunning(cfg); err != nil {
+		return err
 	}
 	if cfg.ACME.AccountKey != "" && *newKeyPath == "" {
 		return errors.New("acme.account_key is your own file: pass --new-key, then point acme.account_key at it")

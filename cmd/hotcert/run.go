@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,12 +27,12 @@ import (
 // shutdownGrace bounds how long in-flight pushes may take after SIGTERM.
 const shutdownGrace = 12 * time.Second
 
-func cmdRun(args []string, _, stderr io.Writer) error {
+func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("run", stderr)
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	logFormat := fs.String("log-format", "text", "log format: text or json (durations as \"1.5s\")")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn (or warning), error")
+	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -42,9 +43,17 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 		report(stderr, err)
 		return errReported
 	}
+	warnConfig(log, cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, cfg, log)
+}
+
+// warnConfig logs what check warns about.
+func warnConfig(log *slog.Logger, cfg *configs.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn(strings.TrimPrefix(w.Msg, "warning: "), "file", w.File, "line", w.Line, "field", w.Field)
+	}
 }
 
 // serve runs the daemon until ctx ends.

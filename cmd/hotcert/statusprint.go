@@ -45,15 +45,58 @@ func printCluster(w io.Writer, c *admin.ClusterStatus) {
 	fmt.Fprintln(w)
 }
 
-// printTable prints one row per certificate, each on one line.
+// printTable prints one row per certificate, then the last error of each
+// failing one in full, on lines of its own: the cause is usually at the end
+// of a long error, which a table column would cut.
 func printTable(w io.Writer, certs []daemon.CertStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDOMAINS\tNOT AFTER\tNEXT RENEWAL\tSTATE\tLAST ERROR\tSERIAL PER HAPROXY")
+	fmt.Fprintln(tw, "NAME\tDOMAINS\tNOT AFTER\tNEXT RENEWAL\tSTATE\tNEXT ATTEMPT\tSERIAL PER HAPROXY")
 	for _, c := range certs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","),
-			when(c.NotAfter), when(c.NextRenewal), c.State, orDash(truncate(oneLine(c.LastError), 60)), loaded(c))
+			when(c.NotAfter), when(c.NextRenewal), c.State, nextAttempt(c), loaded(c))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, c := range certs {
+		if c.LastError != "" {
+			fmt.Fprintf(w, "\n%s: last error (attempt %d, next attempt %s):\n  %s\n", c.Name, c.Attempts, when(c.NextAttempt), oneLine(c.LastError))
+		}
+	}
+	return nil
+}
+
+// printOne prints every field of one certificate, one per line.
+func printOne(w io.Writer, c daemon.CertStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	renewal := when(c.NextRenewal)
+	if c.RenewalWhy != "" {
+		renewal += " (" + c.RenewalWhy + ")"
+	}
+	for _, f := range [][2]string{
+		{"name", c.Name}, {"domains", strings.Join(c.Domains, ", ")}, {"key types", strings.Join(c.KeyTypes, ", ")},
+		{"state", c.State}, {"serial", orDash(c.Serial)}, {"not before", when(c.NotBefore)}, {"not after", when(c.NotAfter)},
+		{"next renewal", renewal}, {"attempts", fmt.Sprint(c.Attempts)}, {"next attempt", when(c.NextAttempt)},
+		{"last error", orDash(oneLine(c.LastError))},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+	}
+	for _, lb := range sortedKeys(c.Loaded) {
+		served := orDash(c.Loaded[lb])
+		if e := c.PushErrors[lb]; e != "" {
+			served += " (push failed: " + oneLine(e) + ")"
+		}
+		fmt.Fprintf(tw, "served by %s:\t%s\n", lb, served)
 	}
 	return tw.Flush()
+}
+
+// nextAttempt shows when a failing certificate is tried again.
+func nextAttempt(c daemon.CertStatus) string {
+	if c.LastError == "" {
+		return "-"
+	}
+	return when(c.NextAttempt)
 }
 
 func when(t time.Time) string {
@@ -68,13 +111,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }
 
 func loaded(c daemon.CertStatus) string {
