@@ -80,7 +80,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("challenge listener: %w", err)
 	}
-	go srv.Serve(ln)
+	defer ln.Close()
 	defer srv.Close()
 
 	opts := daemon.Options{
@@ -106,6 +106,10 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			go mirrorTokens(ctx, cl, mirror)
 		}
 	}
+	// Serving starts once the cluster's tokens can be answered: a CA that
+	// reaches this node while it starts waits in the listen backlog,
+	// rather than get a 404 for another node's token and fail an order.
+	go srv.Serve(ln)
 	if opts.Cluster != nil {
 		// The cluster's account, when it has one, is this node's too
 		// (Account keeps the local copy that newIssuer reads).

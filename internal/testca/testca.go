@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,7 +117,7 @@ func Start(opts Options) (*CA, error) {
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"},
 		false, opts.RequireEAB, 0, 0)
 
-	acmeAddr, err := c.serve(&c.acme, c.countOrders(front.Handler()), tlsConf)
+	acmeAddr, err := c.serve(&c.acme, serialize(c.countOrders(front.Handler())), tlsConf)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -207,6 +208,21 @@ func (c *CA) Close() error {
 		c.dns.Shutdown()
 	}
 	return errors.Join(errs...)
+}
+
+// serialize lets one ACME request into Pebble at a time. Pebble's web
+// front end has data races between concurrent requests (two newAccount
+// calls for one key write the same account; finalize sets an order's
+// status without the lock that a GET of the order takes), which the race
+// detector reports and which fail every test of the binary. Each request
+// is short: issuance and validation run in Pebble's own goroutines.
+func serialize(next http.Handler) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Orders reports how many newOrder requests Pebble accepted.
