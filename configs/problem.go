@@ -141,3 +141,15 @@ func merge(decoded Problems, validated error) error {
 func within(field, parent string) bool {
 	return field == parent || strings.HasPrefix(field, parent+".") || strings.HasPrefix(field, parent+"[")
 }
+
+// Problem locates a problem with field found outside the config's own
+// checks, such as a file it names that cannot be read, at the field's place
+// in the file (or its nearest enclosing field's).
+func (c *Config) Problem(field, format string, args ...any) Problem {
+	r := &reporter{file: c.File, pos: c.pos}
+	if r.pos == nil {
+		r.pos = positions{}
+	}
+	r.add(field, format, args...)
+	return r.probs[0]
+}
