@@ -49,6 +49,9 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 
 // serve runs the daemon until ctx ends.
 func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	if err := loadEABKey(cfg); err != nil {
+		return err
+	}
 	st, err := store.NewFile(cfg.StateDir)
 	if err != nil {
 		return err
@@ -204,6 +207,7 @@ func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
 	for _, h := range cfg.HAProxy {
 		f = append(f, runtime.New(runtime.Options{
 			Name: h.Name, Socket: h.Socket, CertDir: h.CertDir, CrtList: h.CrtList, BufSize: h.BufSize,
+			FileMode: h.FilePerm(), FileGID: h.FileGID,
 			Logger: log, // runtime.New adds the haproxy attribute
 		}))
 	}
