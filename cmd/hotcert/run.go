@@ -56,6 +56,11 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// State from a later hotcert (a downgrade) stops the start, before
+	// anything is pushed or ordered, rather than failing every pass.
+	if _, err := st.List(); errors.Is(err, store.ErrFormat) {
+		return err
+	}
 	removeLeftovers(cfg, log)
 	hc, err := acmeHTTPClient(cfg.ACME.CARoots)
 	if err != nil {
