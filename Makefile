@@ -15,12 +15,13 @@ build:
 
 # deps installs what the demo and the tests need on a fresh Debian machine:
 # HAProxy, BIND 9 (the dns-01 tests' authoritative server), etcd (the
-# cluster tests' store; Debian's etcd-server, /usr/bin/etcd) and
-# systemd-analyze (the unit file check), then the Go modules. etcd-server's
-# install starts its service (on 127.0.0.1:2379) only where systemd runs and
-# policy-rc.d allows it; `systemctl disable --now etcd` stops it. Without
+# cluster tests' store; Debian's etcd-server, /usr/bin/etcd),
+# systemd-analyze (the unit file check) and strace (the system calls the
+# daemon makes, against the unit's SystemCallFilter=), then the Go modules.
+# etcd-server's install starts its service (on 127.0.0.1:2379) only where
+# systemd runs and policy-rc.d allows it; `systemctl disable --now etcd` stops it. Without
 # systemd nothing starts, and the install succeeds all the same.
-APT_NEEDS := haproxy:haproxy named:bind9 etcd:etcd-server systemd-analyze:systemd
+APT_NEEDS := haproxy:haproxy named:bind9 etcd:etcd-server systemd-analyze:systemd strace:strace
 deps:
 	@missing=""; for pair in $(APT_NEEDS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || test -x /usr/sbin/$$cmd || missing="$$missing $$pkg"; done; \
