@@ -61,7 +61,7 @@ type HAProxy struct {
 	// and "haproxy", to read them after a restart.
 	FileMode  string `yaml:"file_mode"`
 	FileGroup string `yaml:"file_group"`
-	// FileGID is FileGroup looked up by ParseConfig; 0 when it is empty.
+	// FileGID is FileGroup's id, found by ParseConfig; 0 when it is empty.
 	FileGID int `yaml:"-"`
 }
 

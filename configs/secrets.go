@@ -66,8 +66,8 @@ func checkFileMode(r *reporter, field, s string) {
 	}
 }
 
-// lookupGroups finds the group id of every haproxy[].file_group, a name or
-// a number, on this host.
+// lookupGroups finds the group id of every haproxy[].file_group: a name
+// that must exist on this host, or a number.
 func (c *Config) lookupGroups(r *reporter) {
 	for i := range c.HAProxy {
 		h := &c.HAProxy[i]
@@ -75,6 +75,12 @@ func (c *Config) lookupGroups(r *reporter) {
 			continue
 		}
 		field := indexPath("haproxy", i) + ".file_group"
+		if gid, err := strconv.Atoi(h.FileGroup); err == nil && gid > 0 {
+			// A number needs no name on this host: HAProxy may run in a
+			// container whose groups this host does not list.
+			h.FileGID = gid
+			continue
+		}
 		g, err := user.LookupGroup(h.FileGroup)
 		if err != nil {
 			g, err = user.LookupGroupId(h.FileGroup)

@@ -75,6 +75,10 @@ func TestHAProxyFileGroup(t *testing.T) {
 			t.Errorf("file_group %q: %v, gid %d, want %d", in, err, c.HAProxy[0].FileGID, gid)
 		}
 	}
+	c, err := ParseConfig("/etc/hotcert/hotcert.yaml", []byte(baseHAProxy+"    file_group: 4242\n"))
+	if err != nil || c.HAProxy[0].FileGID != 4242 {
+		t.Errorf("file_group 4242: %v, gid %d; a number is taken as it is", err, c.HAProxy[0].FileGID)
+	}
 	oneProblem(t, baseHAProxy+"    file_group: no-such-group-hc\n", `7:17: haproxy[0].file_group: no group "no-such-group-hc" on this host`)
 	oneProblem(t, baseHAProxy+"    file_group: root\n", `haproxy[0].file_group: "root" is group 0`)
 }
