@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hotcert/hotcert/configs"
@@ -165,4 +168,59 @@ func TestExamplesPassCheck(t *testing.T) {
 	if !checked["hotcert.yaml"] || !checked["domains.yaml"] {
 		t.Errorf("checked %v, want hotcert.yaml and domains.yaml among them", checked)
 	}
+}
+
+// A secret this user may not read (the operator's shell, not the hotcert
+// user) is a warning at its field, and check still exits 0. Root reads
+// everything, so as root the check runs again as nobody.
+func TestCheckWarnsAboutUnreadableFile(t *testing.T) {
+	if cfg := os.Getenv("HOTCERT_TEST_CHECK"); cfg != "" { // the re-run as nobody
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"check", "--config", cfg}, &stdout, &stderr)
+		os.Stdout.WriteString(stderr.String())
+		os.Exit(code)
+	}
+	dir := t.TempDir()
+	cfg := writeCheckConfig(t, dir, "  eab: {key_id: kid, hmac_key_file: eab.hmac}\n", "")
+	secret := filepath.Join(dir, "eab.hmac")
+	if err := os.WriteFile(secret, []byte("c2VjcmV0\n"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	out, code := checkAsOther(t, dir, cfg)
+	want := cfg + ":3:37: acme.eab.hmac_key_file: warning: not checked: this user (uid "
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "cannot read "+secret) {
+		t.Fatalf("exit %d, output %q\nwant %q", code, out, want)
+	}
+}
+
+// checkAsOther runs check on cfg as this user, or, for root, as nobody
+// (65534), from a copy of the test binary that nobody may run.
+func checkAsOther(t *testing.T, dir, cfg string) (string, int) {
+	if os.Getuid() != 0 {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"check", "--config", cfg}, &stdout, &stderr)
+		return stderr.String(), code
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "hotcert.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{filepath.Dir(dir), dir, cfg, filepath.Join(dir, "domains.yaml")} {
+		if err := os.Chmod(f, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-test.run=^TestCheckWarnsAboutUnreadableFile$")
+	cmd.Env = append(os.Environ(), "HOTCERT_TEST_CHECK="+cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return string(out), cmd.ProcessState.ExitCode()
 }
