@@ -16,13 +16,14 @@ build:
 # deps installs what the demo and the tests need on a fresh Debian machine:
 # HAProxy, BIND 9 (the dns-01 tests' authoritative server), etcd (the
 # cluster tests' store; Debian's etcd-server, /usr/bin/etcd),
-# systemd-analyze (the unit file check) and promtool (the alert rules'
-# tests; Debian's prometheus), then the Go modules. etcd-server's and
-# prometheus' installs start their services (etcd on 127.0.0.1:2379,
-# Prometheus on :9090) only where systemd runs and policy-rc.d allows it;
-# `systemctl disable --now etcd prometheus` stops them. Without systemd
-# nothing starts, and the install succeeds all the same.
-APT_NEEDS := haproxy:haproxy named:bind9 etcd:etcd-server systemd-analyze:systemd promtool:prometheus
+# systemd-analyze (the unit file check), strace (the system calls the
+# daemon makes, against the unit's SystemCallFilter=) and promtool (the
+# alert rules' tests; Debian's prometheus), then the Go modules.
+# etcd-server's and prometheus' installs start their services (etcd on
+# 127.0.0.1:2379, Prometheus on :9090) only where systemd runs and
+# policy-rc.d allows it; `systemctl disable --now etcd prometheus` stops
+# them. Without systemd nothing starts, and the install succeeds all the same.
+APT_NEEDS := haproxy:haproxy named:bind9 etcd:etcd-server systemd-analyze:systemd strace:strace promtool:prometheus
 deps:
 	@missing=""; for pair in $(APT_NEEDS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || test -x /usr/sbin/$$cmd || missing="$$missing $$pkg"; done; \
@@ -64,28 +65,32 @@ demo: deps build
 
 # install puts the binary in $(PREFIX)/bin, the systemd unit in
 # /etc/systemd/system, example configs in /etc/hotcert (never overwriting
-# them) and the reference in $(PREFIX)/share/doc/hotcert. Without DESTDIR
-# it also creates the hotcert user, its state dir /var/lib/hotcert and the
-# cert dir /etc/haproxy/certs, and reloads systemd.
+# them) and the reference and operations guide in $(PREFIX)/share/doc/hotcert.
+# Without DESTDIR it also creates the hotcert user, its state dir
+# /var/lib/hotcert and /etc/haproxy/hotcert with certs/ in it (owned by
+# hotcert, group haproxy when that group exists, so that HAProxy can enter
+# it; the unit may write there and nowhere else in /etc/haproxy), and
+# reloads systemd.
 DESTDIR ?=
 UNITDIR ?= /etc/systemd/system
 DOCDIR  := $(PREFIX)/share/doc/hotcert
 install: build
 	install -D -m 0755 bin/hotcert $(DESTDIR)$(PREFIX)/bin/hotcert
 	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/hotcert $(DESTDIR)$(DOCDIR)/examples
-	sed 's|/usr/local/bin/hotcert|$(PREFIX)/bin/hotcert|; s|/usr/local/share/doc/hotcert|$(DOCDIR)|' \
+	sed 's|/usr/local/bin/hotcert|$(PREFIX)/bin/hotcert|; s|/usr/local/share/doc/hotcert|$(DOCDIR)|g' \
 		packaging/hotcert.service > $(DESTDIR)$(UNITDIR)/hotcert.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/hotcert.service
 	for f in hotcert.yaml domains.yaml; do \
 		test -e $(DESTDIR)/etc/hotcert/$$f || install -m 0644 configs/examples/$$f $(DESTDIR)/etc/hotcert/$$f; done
-	install -m 0644 docs/reference.md README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/reference.md docs/operations.md README.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 configs/examples/* $(DESTDIR)$(DOCDIR)/examples/
 	@if [ -z "$(DESTDIR)" ]; then \
 		id -u hotcert >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hotcert --no-create-home \
 			--shell /usr/sbin/nologin hotcert; \
 		! getent group haproxy >/dev/null || usermod -a -G haproxy hotcert; \
 		install -d -o hotcert -g hotcert -m 0700 /var/lib/hotcert; \
-		install -d -o hotcert -g hotcert -m 0750 /etc/haproxy/certs; \
+		grp=hotcert; ! getent group haproxy >/dev/null || grp=haproxy; \
+		install -d -o hotcert -g $$grp -m 0750 /etc/haproxy/hotcert /etc/haproxy/hotcert/certs; \
 		! command -v systemctl >/dev/null || systemctl daemon-reload || true; \
 		echo "installed; edit /etc/hotcert/hotcert.yaml, then: systemctl enable --now hotcert"; \
 	fi

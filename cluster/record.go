@@ -84,6 +84,10 @@ func (s *snapshot) decode() error {
 		s.err = fmt.Errorf("load %s: etcd state: %w", s.name, err)
 		return s.err
 	}
+	if err := r.CheckFormat(); err != nil {
+		s.err = fmt.Errorf("load %s: etcd state: %w", s.name, err)
+		return s.err
+	}
 	r.Name, r.RemovedAt = s.name, time.Time{}
 	r.Bundles = make(map[string]store.Bundle, len(s.bundles))
 	for kt, pem := range s.bundles {
@@ -113,7 +117,7 @@ func (s *snapshot) digest() (digest, error) {
 // this node's alone.
 func sharedState(r *store.Record) []byte {
 	s := *r
-	s.Bundles, s.RemovedAt = nil, time.Time{}
+	s.Bundles, s.RemovedAt, s.Format = nil, time.Time{}, store.Format
 	b, _ := json.Marshal(&s)
 	return b
 }

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hotcert/hotcert/store"
@@ -69,5 +71,21 @@ func TestChangeOps(t *testing.T) {
 		if !got[w] {
 			t.Errorf("missing %s in %v", w, got)
 		}
+	}
+}
+
+// TestRecordFormat: etcd holds records stamped with the store's format; one
+// without it reads as format 1, one of a later format is refused.
+func TestRecordFormat(t *testing.T) {
+	if !strings.Contains(string(sharedState(record("www", "v1"))), `"format":1,`) {
+		t.Errorf("shared state %s lacks the format", sharedState(record("www", "v1")))
+	}
+	old := &snapshot{name: "www", rev: 1, state: []byte(`{"name":"www","domains":["www.test"]}`)}
+	if r, err := old.record(); err != nil || r.Format != 1 {
+		t.Errorf("record without a format: %+v, %v; want format 1", r, err)
+	}
+	later := &snapshot{name: "www", rev: 1, state: []byte(`{"format":2,"name":"www"}`)}
+	if _, err := later.record(); !errors.Is(err, store.ErrFormat) {
+		t.Errorf("record of format 2: %v, want store.ErrFormat", err)
 	}
 }

@@ -91,7 +91,7 @@ func TestLoadConfigBad(t *testing.T) {
 			`3:3: acme.emial: unknown key (did you mean "email"?)`,
 		}},
 		{"bad_values.yaml", []string{
-			`3:8: acme.eab.hmac_key: required when acme.eab.key_id is set`,
+			`3:8: acme.eab.hmac_key: required when acme.eab.key_id is set (or hmac_key_file, a file holding it)`,
 			`4:16: acme.concurrency: must be between 1 and 64, not 100`,
 			`10:5: haproxy[1].socket: required`,
 			`10:11: haproxy[1].name: "lb1" is already the name of haproxy[0]`,

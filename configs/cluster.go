@@ -65,7 +65,7 @@ func (c *Cluster) applyDefaults() {
 func (c *Cluster) resolvePaths(dir string) {
 	e := &c.Etcd
 	for _, p := range []*string{&e.CAFile, &e.CertFile, &e.KeyFile, &e.PasswordFile} {
-		*p = resolve(dir, *p)
+		*p = resolve(dir, expandCredentials(*p))
 	}
 }
 

@@ -37,9 +37,12 @@ type ACME struct {
 }
 
 // EAB is the external account binding some CAs require. Both or neither.
+// The key is written inline (hmac_key) or read from a file (hmac_key_file),
+// which keeps it out of a config that is world-readable.
 type EAB struct {
-	KeyID   string `yaml:"key_id"`
-	HMACKey string `yaml:"hmac_key"`
+	KeyID       string `yaml:"key_id"`
+	HMACKey     string `yaml:"hmac_key"`
+	HMACKeyFile string `yaml:"hmac_key_file"`
 }
 
 // HAProxy is one HAProxy instance that hotcert pushes certificates to.
@@ -51,6 +54,28 @@ type HAProxy struct {
 	// BufSize is the instance's tune.bufsize: a certificate and its command
 	// must fit in one CLI buffer. 0 means HAProxy's default, 16384.
 	BufSize int `yaml:"bufsize"`
+	// FileMode is the mode of the bundles written to cert_dir, in octal;
+	// default 0600. FileGroup is the group given to them and to the
+	// crt-list; empty leaves the hotcert user's. An HAProxy that starts
+	// unprivileged (the official container image) needs both, e.g. "0640"
+	// and "haproxy", to read them after a restart.
+	FileMode  string `yaml:"file_mode"`
+	FileGroup string `yaml:"file_group"`
+	// FileGID is FileGroup's id, found by ParseConfig; 0 when it is empty.
+	FileGID int `yaml:"-"`
+}
+
+// DefaultFileMode is the mode of bundles when haproxy[].file_mode is empty.
+const DefaultFileMode = 0o600
+
+// FilePerm is FileMode as a file mode: DefaultFileMode when it is empty or
+// not valid (Validate reports that).
+func (h HAProxy) FilePerm() os.FileMode {
+	m, err := parseFileMode(h.FileMode)
+	if err != nil {
+		return DefaultFileMode
+	}
+	return m
 }
 
 // Challenge configures the http-01 responder.
@@ -124,6 +149,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	}
 	c.applyDefaults()
 	c.resolvePaths(filepath.Dir(abs))
+	c.lookupGroups(r)
 	return c, merge(r.probs, c.Validate())
 }
 
@@ -180,9 +206,12 @@ func withDNSPort(s string) string {
 // knows them by the path in haproxy.cfg, so Validate asks for absolute ones
 // rather than guessing what a relative one meant.
 func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{&c.ACME.EAB.HMACKeyFile, &c.DNS.TSIGSecretFile, &c.Admin.TokenFile} {
+		*p = expandCredentials(*p)
+	}
 	for _, p := range []*string{
 		&c.StateDir, &c.DomainsFile, &c.ACME.AccountKey, &c.ACME.CARoots,
-		&c.DNS.TSIGSecretFile, &c.Admin.TokenFile,
+		&c.ACME.EAB.HMACKeyFile, &c.DNS.TSIGSecretFile, &c.Admin.TokenFile,
 	} {
 		*p = resolve(dir, *p)
 	}
@@ -199,7 +228,7 @@ func (c *Config) resolvePaths(dir string) {
 }
 
 func resolve(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
+	if p == "" || filepath.IsAbs(p) || NeedsCredentials(p) {
 		return p
 	}
 	return filepath.Join(dir, p)

@@ -50,12 +50,20 @@ func (a *ACME) validate(r *reporter) {
 	if strings.IndexFunc(a.Profile, notToken) >= 0 {
 		r.add("acme.profile", "%q contains spaces or control characters", a.Profile)
 	}
+	a.EAB.validate(r)
+}
+
+func (e *EAB) validate(r *reporter) {
 	switch {
-	case a.EAB.KeyID != "" && a.EAB.HMACKey == "":
-		r.add("acme.eab.hmac_key", "required when acme.eab.key_id is set")
-	case a.EAB.KeyID == "" && a.EAB.HMACKey != "":
+	case e.HMACKey != "" && e.HMACKeyFile != "":
+		r.add("acme.eab.hmac_key_file", "set acme.eab.hmac_key or hmac_key_file, not both")
+	case e.KeyID != "" && e.HMACKey == "" && e.HMACKeyFile == "":
+		r.add("acme.eab.hmac_key", "required when acme.eab.key_id is set (or hmac_key_file, a file holding it)")
+	case e.KeyID == "" && e.HMACKey != "":
 		r.add("acme.eab.key_id", "required when acme.eab.hmac_key is set")
-	case a.EAB.HMACKey != "" && !isBase64URL(a.EAB.HMACKey):
+	case e.KeyID == "" && e.HMACKeyFile != "":
+		r.add("acme.eab.key_id", "required when acme.eab.hmac_key_file is set")
+	case e.HMACKey != "" && !IsBase64URL(e.HMACKey):
 		r.add("acme.eab.hmac_key", "must be base64url, as the CA shows it")
 	}
 }
@@ -88,7 +96,9 @@ func plausibleEmail(s string) bool {
 
 func notToken(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
-func isBase64URL(s string) bool {
+// IsBase64URL tells whether s is base64url, with or without padding, as CAs
+// show EAB keys.
+func IsBase64URL(s string) bool {
 	_, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	return err == nil
 }
@@ -129,6 +139,9 @@ func (c *Config) validateHAProxies(r *reporter) {
 		checkAbsPath(r, path+".crt_list", h.CrtList)
 		if h.BufSize != 0 && (h.BufSize < 1024 || h.BufSize > 1<<20) {
 			r.add(path+".bufsize", "must be HAProxy's tune.bufsize, between 1024 and 1048576, not %d", h.BufSize)
+		}
+		if h.FileMode != "" {
+			checkFileMode(r, path+".file_mode", h.FileMode)
 		}
 	}
 	c.checkSharedPaths(r)

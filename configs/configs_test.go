@@ -105,7 +105,7 @@ func TestExamplesAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("examples/hotcert.yaml: %v", err)
 	}
-	if c.HAProxy[0].CrtList != "/etc/haproxy/certs.list" || !c.ACME.AcceptTerms {
+	if c.HAProxy[0].CrtList != "/etc/haproxy/hotcert/certs.list" || !c.ACME.AcceptTerms {
 		t.Errorf("example config read wrongly: %+v", c)
 	}
 	d, err := LoadDomains("examples/domains.yaml")
@@ -116,7 +116,7 @@ func TestExamplesAreValid(t *testing.T) {
 	for _, c := range d.Certificates {
 		names = append(names, c.Name)
 	}
-	if want := []string{"shop", "api.example.com", "_.example.net", "buecher"}; !slices.Equal(names, want) {
+	if want := []string{"shop", "api.example.com", "buecher"}; !slices.Equal(names, want) {
 		t.Errorf("example certificate names %v, want %v", names, want)
 	}
 }

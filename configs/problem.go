@@ -141,3 +141,25 @@ func merge(decoded Problems, validated error) error {
 func within(field, parent string) bool {
 	return field == parent || strings.HasPrefix(field, parent+".") || strings.HasPrefix(field, parent+"[")
 }
+
+// Problem locates a problem with field found outside the config's own
+// checks, such as a file it names that cannot be read, at the field's place
+// in the file (or its nearest enclosing field's).
+func (c *Config) Problem(field, format string, args ...any) Problem {
+	return locate(c.File, c.pos, field, format, args...)
+}
+
+// Problem is Config.Problem for the domains file, for fields such as
+// "certificates[2].key_file".
+func (d *Domains) Problem(field, format string, args ...any) Problem {
+	return locate(d.File, d.pos, field, format, args...)
+}
+
+func locate(file string, pos positions, field, format string, args ...any) Problem {
+	if pos == nil {
+		pos = positions{}
+	}
+	r := &reporter{file: file, pos: pos}
+	r.add(field, format, args...)
+	return r.probs[0]
+}

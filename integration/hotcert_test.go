@@ -62,6 +62,8 @@ type env struct {
 	extraConfig string
 	// acmeExtra is appended inside the acme: section (two-space indent).
 	acmeExtra string
+	// haproxyExtra is appended to every haproxy: entry (four-space indent).
+	haproxyExtra string
 	// challengeExtra is appended inside the challenge: section; listen,
 	// when set, moves hotcert's HTTP-01 listener away from the port
 	// HAProxy's challenge backend points at.
@@ -132,7 +134,7 @@ challenge:
 haproxy:
 `, cmp.Or(e.directory, e.ca.DirectoryURL), e.acmeExtra, e.hostPort(cmp.Or(e.listen, e.challenge)), e.challengeExtra, e.hostPort(e.admin))
 	for i, h := range e.lbs {
-		fmt.Fprintf(&b, "  - name: lb%d\n    socket: %s\n    cert_dir: %s\n    crt_list: %s\n", i+1, h.Socket, h.CertDir, h.CrtList)
+		fmt.Fprintf(&b, "  - name: lb%d\n    socket: %s\n    cert_dir: %s\n    crt_list: %s\n%s", i+1, h.Socket, h.CertDir, h.CrtList, e.haproxyExtra)
 	}
 	b.WriteString(e.extraConfig)
 	writeFile(e.t, e.cfgPath, b.String())

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -48,10 +50,18 @@ func TestUnitVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"User=hotcert", "ProtectSystem=strict", "StateDirectory=hotcert",
-		"ReadWritePaths=/var/lib/hotcert /etc/haproxy", "ExecStart=/usr/local/bin/hotcert run --config /etc/hotcert/hotcert.yaml"} {
+		// Only the directory hotcert owns, not /etc/haproxy.
+		"\nReadWritePaths=-/etc/haproxy/hotcert\n",
+		"\nExecStartPre=/usr/local/bin/hotcert check --config /etc/hotcert/hotcert.yaml\n",
+		"\nExecStart=/usr/local/bin/hotcert run --config /etc/hotcert/hotcert.yaml\n",
+		"\nStartLimitIntervalSec=", "\nStartLimitBurst=", "\nSystemCallFilter=@system-service\n",
+		"\nProtectProc=invisible\n", "\nProcSubset=pid\n", "\nRemoveIPC=yes\n", "\n#LoadCredential=eab-hmac:"} {
 		if !bytes.Contains(unit, []byte(want)) {
 			t.Errorf("unit lacks %q", want)
 		}
+	}
+	if i, j := bytes.Index(unit, []byte("StartLimitBurst=")), bytes.Index(unit, []byte("[Service]")); i > j {
+		t.Error("StartLimitBurst= is in [Service]; systemd reads it in [Unit] only")
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -82,14 +92,56 @@ func TestMakeInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(unit, []byte("ExecStart=/opt/hc/bin/hotcert run")) {
+	if !bytes.Contains(unit, []byte("ExecStart=/opt/hc/bin/hotcert run")) || !bytes.Contains(unit, []byte("ExecStartPre=/opt/hc/bin/hotcert check")) ||
+		!bytes.Contains(unit, []byte("file:/opt/hc/share/doc/hotcert/operations.md")) {
 		t.Fatalf("unit does not run the binary from PREFIX:\n%s", unit)
 	}
 	for _, f := range []string{"etc/hotcert/hotcert.yaml", "etc/hotcert/domains.yaml", "opt/hc/share/doc/hotcert/reference.md",
+		"opt/hc/share/doc/hotcert/operations.md",
 		"opt/hc/share/doc/hotcert/examples/alerts.yaml", "opt/hc/share/doc/hotcert/examples/haproxy.cfg"} {
 		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
 			t.Errorf("not installed: %v", err)
 		}
 	}
 	verify(t, bytes.ReplaceAll(unit, []byte("/opt/hc/bin/hotcert"), []byte("/usr/local/bin/hotcert")), bin)
+}
+
+// Exposure scores of `systemd-analyze security --offline=true` (systemd 252)
+// for packaging/hotcert.service: before the hardening of issue 13 and now.
+const (
+	exposureBefore = 3.2
+	exposureNow    = 1.5
+)
+
+var exposure = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
+
+// TestUnitSecurityScore keeps the unit's exposure below what it was before
+// the hardening, and no worse than recorded.
+func TestUnitSecurityScore(t *testing.T) {
+	tool := need(t, "systemd-analyze")
+	unit, err := os.ReadFile("hotcert.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "hotcert.service")
+	if err := os.WriteFile(path, bytes.ReplaceAll(unit, []byte("/usr/local/bin/hotcert"), []byte(self)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tool, "security", "--offline=true", "--no-pager", path).CombinedOutput()
+	m := exposure.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("systemd-analyze security: %v, no score in:\n%s", err, out)
+	}
+	score, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("exposure %.1f (before the hardening %.1f)", score, exposureBefore)
+	if score >= exposureBefore || score > exposureNow {
+		t.Fatalf("exposure %.1f, want below %.1f and at most the recorded %.1f:\n%s", score, exposureBefore, exposureNow, out)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -44,6 +45,12 @@ type Options struct {
 	// did not restart, to notice changes made by someone else; default 10m.
 	Rescan time.Duration
 	Now    func() time.Time // default time.Now
+	// FileMode is the mode of the bundles written to CertDir; default 0600.
+	// FileGID, when positive, is the group given to them and to the
+	// crt-list, so that an HAProxy that is not root can read them when it
+	// starts again (the crt-list keeps its mode).
+	FileMode os.FileMode
+	FileGID  int
 }
 
 const defaultBufSize = 16384
@@ -81,6 +88,9 @@ func New(opts Options) *Client {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FileMode == 0 {
+		opts.FileMode = 0o600
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -91,7 +101,7 @@ func New(opts Options) *Client {
 		cert: make(chan struct{}, 1),
 	}
 	c.challenges = newChallengeMap(c.run, c.log)
-	c.list = crtListAt(opts.CrtList)
+	c.list = crtListAt(opts.CrtList, opts.FileGID)
 	return c
 }
 

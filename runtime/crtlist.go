@@ -20,6 +20,7 @@ import (
 // serves now.
 type crtList struct {
 	file string
+	gid  int // the group rewrites give the file, when positive
 	// mu serialises edits of the file, a read and a rewrite each, and
 	// guards seen. Several instances on a host may share the file.
 	mu sync.Mutex
@@ -51,8 +52,10 @@ type fileID struct {
 var crtLists sync.Map // file path -> *crtList
 
 // crtListAt is the crtList of file; New is its one caller outside tests.
-func crtListAt(file string) *crtList {
-	l, _ := crtLists.LoadOrStore(file, &crtList{file: file})
+// Instances that share a file share its group too (the first one's; the
+// configs require the same cert_dir, and so the same HAProxy, for them).
+func crtListAt(file string, gid int) *crtList {
+	l, _ := crtLists.LoadOrStore(file, &crtList{file: file, gid: gid})
 	return l.(*crtList)
 }
 
@@ -81,7 +84,7 @@ func (l *crtList) add(path string) error {
 		if !bytes.HasSuffix(data, []byte("\n")) {
 			data = append(data, '\n')
 		}
-		if err := atomicfile.Write(l.file, append(data, path+"\n"...), mode); err != nil {
+		if err := atomicfile.WriteGroup(l.file, append(data, path+"\n"...), mode, l.gid); err != nil {
 			return err
 		}
 	}
@@ -105,7 +108,7 @@ func (l *crtList) remove(path string) error {
 		// list into a lone newline, which HAProxy refuses to start with.
 		return nil
 	}
-	return atomicfile.Write(l.file, []byte(strings.Join(kept, "\n")+"\n"), mode)
+	return atomicfile.WriteGroup(l.file, []byte(strings.Join(kept, "\n")+"\n"), mode, l.gid)
 }
 
 // read returns the file's content and mode; a missing file reads as empty.

@@ -13,7 +13,7 @@ func TestAddLineNoticesEditsBehindItsBack(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "certs.list")
 	must(t, os.WriteFile(list, []byte("/etc/haproxy/default.pem\n"), 0o600))
 	a, b := "/etc/haproxy/certs/a.pem", "/etc/haproxy/certs/b.pem"
-	l := crtListAt(list)
+	l := crtListAt(list, 0)
 	must(t, l.add(a))
 	must(t, l.add(b))
 	if !l.has(a) || !l.has(b) {

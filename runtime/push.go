@@ -57,7 +57,7 @@ func (c *Client) push(ctx context.Context, name string, raw []byte) error {
 	if st, err := os.Stat(c.opts.CrtList); err != nil || st.Size() == 0 {
 		return fmt.Errorf("crt-list %s: %w", c.opts.CrtList, ErrNoCrtList)
 	}
-	if err := atomicfile.Write(path, b.pem, 0o600); err != nil {
+	if err := atomicfile.WriteGroup(path, b.pem, c.opts.FileMode, c.opts.FileGID); err != nil {
 		return err
 	}
 	if err := c.list.add(path); err != nil {

@@ -50,7 +50,7 @@ func TestLoadedAfterRestartReadsWhatHAProxyLoaded(t *testing.T) {
 
 	a2, a2Serial := ca.leaf(t, "ecdsa", "a.test")
 	must(t, os.WriteFile(c.Path("a"), a2, 0o600))
-	must(t, crtListAt(h.crtList).remove(c.Path("b")))
+	must(t, crtListAt(h.crtList, 0).remove(c.Path("b")))
 	must(t, os.Remove(c.Path("b")))
 	h.restart(t)
 

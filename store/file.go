@@ -132,6 +132,9 @@ func (f *File) Get(name string) (*Record, error) {
 	if err := json.Unmarshal(b, r); err != nil {
 		return nil, fmt.Errorf("load %s: state.json: %w", name, err)
 	}
+	if err := r.CheckFormat(); err != nil {
+		return nil, fmt.Errorf("load %s: %s: %w", name, filepath.Join(dir, "state.json"), err)
+	}
 	r.Name = name
 	r.Bundles = map[string]Bundle{}
 	ents, err := os.ReadDir(dir)
@@ -196,7 +199,9 @@ func (f *File) Put(r *Record) error {
 	if err := f.pruneBundles(dir, r.Bundles); err != nil {
 		return fmt.Errorf("save %s: %w", r.Name, err)
 	}
-	b, _ := json.MarshalIndent(r, "", "  ")
+	stamped := *r
+	stamped.Format = Format
+	b, _ := json.MarshalIndent(&stamped, "", "  ")
 	if err := atomicfile.Write(filepath.Join(dir, "state.json"), b, 0o600); err != nil {
 		return fmt.Errorf("save %s: %w", r.Name, err)
 	}

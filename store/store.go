@@ -8,6 +8,7 @@ package store
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -32,8 +33,21 @@ type Bundle struct {
 	Leaf *x509.Certificate `json:"-"`
 }
 
+// Format is the version of the record format this hotcert writes. A record
+// without one was written before formats were numbered and reads as 1. A
+// record from a later format is refused (ErrFormat) rather than read and
+// written back without the fields this hotcert does not know, so that a
+// downgrade cannot silently lose state.
+const Format = 1
+
+// ErrFormat is returned for a record written by a newer hotcert.
+var ErrFormat = errors.New("state written by a newer hotcert")
+
 // Record is everything hotcert knows about one certificate name.
 type Record struct {
+	// Format is the record format's version; Put and the cluster store
+	// stamp it, and CheckFormat refuses a later one.
+	Format   int      `json:"format,omitempty"`
 	Name     string   `json:"name"`
 	Domains  []string `json:"domains"`
 	KeyTypes []string `json:"key_types"`
@@ -83,6 +97,19 @@ type Record struct {
 	// RemovedAt is when the name left the domains file; the key and state are
 	// kept for a grace period so that re-adding it costs no new order.
 	RemovedAt time.Time `json:"removed_at,omitzero"`
+}
+
+// CheckFormat refuses a record of a format this hotcert does not know, and
+// sets a record from before formats were numbered to 1.
+func (r *Record) CheckFormat() error {
+	switch {
+	case r.Format > Format:
+		return fmt.Errorf("%w: format %d, this hotcert reads up to %d; upgrade hotcert again or restore the state backup taken before the upgrade",
+			ErrFormat, r.Format, Format)
+	case r.Format < 1:
+		r.Format = 1
+	}
+	return nil
 }
 
 // RenewPending reports whether an operator's renewal has not been

@@ -28,11 +28,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if cfg != nil && !bad {
-		bad = reportFiles(stderr, *cfgPath, cfg)
+		bad = reportFiles(stderr, cfg)
 	}
 	if cfg != nil {
-		_, derr := cfg.LoadDomains()
+		d, derr := cfg.LoadDomains()
 		bad = report(stderr, derr) || bad
+		if d != nil {
+			reportKeyFiles(stderr, d)
+		}
 	}
 	if bad {
 		return errReported

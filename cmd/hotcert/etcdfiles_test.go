@@ -30,9 +30,9 @@ func TestCheckReadsTheClusterFiles(t *testing.T) {
 	if code := run([]string{"check", "--config", cfg}, &stdout, &stderr); code != 1 {
 		t.Fatalf("check exit %d, want 1 for missing files; stdout %q", code, stdout.String())
 	}
-	for _, want := range []string{"cluster.etcd.ca_file: open " + filepath.Join(dir, "etcd/ca.pem"),
-		"cluster.etcd.password_file: open " + filepath.Join(dir, "etcd/password")} {
-		if !strings.Contains(stderr.String(), cfg+": "+want) {
+	for _, want := range []string{":12:14: cluster.etcd.ca_file: open " + filepath.Join(dir, "etcd/ca.pem"),
+		":16:20: cluster.etcd.password_file: open " + filepath.Join(dir, "etcd/password")} {
+		if !strings.Contains(stderr.String(), cfg+want) {
 			t.Errorf("check output lacks %q:\n%s", want, stderr.String())
 		}
 	}

@@ -58,8 +58,16 @@ func warnConfig(log *slog.Logger, cfg *configs.Config) {
 
 // serve runs the daemon until ctx ends.
 func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	if err := loadEABKey(cfg); err != nil {
+		return err
+	}
 	st, err := store.NewFile(cfg.StateDir)
 	if err != nil {
+		return err
+	}
+	// State from a later hotcert (a downgrade) stops the start, before
+	// anything is pushed or ordered, rather than failing every pass.
+	if _, err := st.List(); errors.Is(err, store.ErrFormat) {
 		return err
 	}
 	removeLeftovers(cfg, log)
@@ -217,6 +225,7 @@ func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {
 	for _, h := range cfg.HAProxy {
 		f = append(f, runtime.New(runtime.Options{
 			Name: h.Name, Socket: h.Socket, CertDir: h.CertDir, CrtList: h.CrtList, BufSize: h.BufSize,
+			FileMode: h.FilePerm(), FileGID: h.FileGID,
 			Logger: log, // runtime.New adds the haproxy attribute
 		}))
 	}

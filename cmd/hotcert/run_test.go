@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -50,5 +51,23 @@ func TestWatchFailureStopsHotcert(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("hotcert kept running after its domains-file watch failed")
+	}
+}
+
+// A downgraded hotcert that finds a record of a later format does not start.
+func TestRunRefusesStateOfALaterFormat(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeCheckConfig(t, dir, "", "state_dir: state\n")
+	rec := filepath.Join(dir, "state", "certs", "shop")
+	if err := os.MkdirAll(rec, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rec, "state.json"), []byte(`{"format":99,"name":"shop"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"run", "--config", cfg}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "state written by a newer hotcert: format 99, this hotcert reads up to 1") {
+		t.Fatalf("run: exit %d, stderr %q", code, stderr.String())
 	}
 }

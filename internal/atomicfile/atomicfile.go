@@ -20,7 +20,14 @@ import (
 // Write replaces path with data: it writes a temporary file in the same
 // directory, fsyncs it, renames it over path and fsyncs the directory so the
 // rename itself survives a power loss.
-func Write(path string, data []byte, perm os.FileMode) (err error) {
+func Write(path string, data []byte, perm os.FileMode) error {
+	return WriteGroup(path, data, perm, 0)
+}
+
+// WriteGroup is Write with the file given group gid first, when gid is
+// positive, so that the file never appears with a group that cannot read
+// it. The writer must be root or a member of the group.
+func WriteGroup(path string, data []byte, perm os.FileMode, gid int) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
@@ -32,6 +39,11 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
+	if gid > 0 {
+		if err = tmp.Chown(-1, gid); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
 	if err = tmp.Chmod(perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

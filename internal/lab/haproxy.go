@@ -141,6 +141,8 @@ frontend http
     bind %[4]s
     http-request return status 200 content-type text/plain lf-string "%%[path,field(-1,/),map(%[5]s)]" if { path_beg /.well-known/acme-challenge/ } { path,field(-1,/),map(%[5]s) -m found }
     acl acme path_beg /.well-known/acme-challenge/
+    # As configs/examples/haproxy.cfg: every test's validation passes this redirect.
+    http-request redirect scheme https code 301 unless acme
     use_backend hotcert_acme if acme
 backend hotcert_acme
     server hotcert %[6]s
