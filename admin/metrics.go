@@ -23,6 +23,7 @@ type Metrics struct {
 	passes      prometheus.Counter
 	configValid prometheus.Gauge
 	challenges  *prometheus.CounterVec
+	held        prometheus.Gauge
 }
 
 var _ daemon.Metrics = (*Metrics)(nil)
@@ -67,8 +68,12 @@ func NewMetrics() *Metrics {
 			Name: "hotcert_challenge_requests_total",
 			Help: "HTTP-01 challenge requests served, by result (hit, miss, bad_request).",
 		}, []string{"result"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotcert_removals_held",
+			Help: "Removals held back by safety.removal_limit until hotcert confirm-removals.",
+		}),
 	}
-	m.reg.MustRegister(m.notAfter, m.nextRenewal, m.orders, m.failures, m.pushes, m.lastPass, m.passes, m.configValid, m.challenges)
+	m.reg.MustRegister(m.notAfter, m.nextRenewal, m.orders, m.failures, m.pushes, m.lastPass, m.passes, m.configValid, m.challenges, m.held)
 	// Both results exist from the start, so that rate() and absent() work
 	// before the first order.
 	for _, r := range []string{"success", "failure"} {
@@ -131,6 +136,9 @@ func (m *Metrics) ConfigValid(ok bool) {
 		m.configValid.Set(0)
 	}
 }
+
+// RemovalsHeld records how many removals safety.removal_limit holds.
+func (m *Metrics) RemovalsHeld(n int) { m.held.Set(float64(n)) }
 
 // Challenge counts one HTTP-01 request (issuer/http01 Responder.OnRequest).
 func (m *Metrics) Challenge(result string) { m.challenges.WithLabelValues(result).Inc() }

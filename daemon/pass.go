@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"sort"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
@@ -54,7 +53,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	}
 	if shared == nil {
 		// Removals wait while the cluster's store does not answer.
-		d.sweep(ctx, recs, want, srv, now, start)
+		d.sweep(desired, recs, want, srv, now, start)
 	}
 	d.prune(want, start)
 	d.opt.Metrics.PassDone(d.opt.Now())
@@ -92,24 +91,22 @@ func (d *Daemon) enqueue(c configs.Certificate, dec decision, start uint64) {
 	}
 }
 
-// sweep takes out of every HAProxy what left the domains file, and forgets
-// removed certificates once they have been gone for the retention period.
-func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time, start uint64) {
-	names := make([]string, 0, len(recs))
-	for n := range recs {
-		names = append(names, n)
+// sweep takes out of every HAProxy what left the domains file, as far as
+// the removal policy lets it (see removal.go), and forgets removed
+// certificates once they have been gone for the retention period.
+func (d *Daemon) sweep(desired *configs.Domains, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time, start uint64) {
+	for _, rm := range d.judgeRemovals(desired, recs, want, srv) {
+		if rm.verdict != rmGo {
+			continue
+		}
+		dec := d.held(rm.name, func() string { return removedSpec }, decision{Action: actRemove, Reason: rm.reason}, now)
+		d.enqueue(configs.Certificate{Name: rm.name}, dec, start)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		r := recs[n]
+	for n, r := range recs {
 		if want[n] {
 			continue
 		}
-		switch {
-		case r.RemovedAt.IsZero() || stillServed(n, srv):
-			dec := d.held(n, func() string { return removedSpec }, decision{Action: actRemove, Reason: "no longer in the domains file"}, now)
-			d.enqueue(configs.Certificate{Name: n}, dec, start)
-		case now.Sub(r.RemovedAt) > d.opt.Retain:
+		if !r.RemovedAt.IsZero() && !stillServed(n, srv) && now.Sub(r.RemovedAt) > d.opt.Retain {
 			if err := d.opt.Store.Delete(n); err != nil && !errors.Is(err, store.ErrNotFound) {
 				d.log.Error("forget removed certificate", "cert", n, "err", err)
 				continue

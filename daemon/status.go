@@ -19,6 +19,8 @@ type Metrics interface {
 	Certificate(name string, notAfter, nextRenewal time.Time)
 	Forget(name string)
 	ConfigValid(ok bool)
+	// RemovalsHeld is how many removals safety.removal_limit holds now.
+	RemovalsHeld(n int)
 }
 
 type nopMetrics struct{}
@@ -29,6 +31,7 @@ func (nopMetrics) PassDone(time.Time)                       {}
 func (nopMetrics) Certificate(string, time.Time, time.Time) {}
 func (nopMetrics) Forget(string)                            {}
 func (nopMetrics) ConfigValid(bool)                         {}
+func (nopMetrics) RemovalsHeld(int)                         {}
 
 // CertStatus is what an operator sees of one certificate.
 type CertStatus struct {
