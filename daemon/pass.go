@@ -45,8 +45,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	shared := d.clusterReady()
 	for _, c := range desired.Certificates {
 		want[c.Name] = true
-		dec := waitForCluster(decide(c, d.withARIDue(recs[c.Name]), srv, now), shared, now)
-		dec = d.held(c.Name, func() string { return specOf(c) }, dec, now)
+		dec := d.decideNow(c, recs[c.Name], srv, shared, now)
 		d.note(c, recs[c.Name], dec, srv)
 		d.enqueue(c, dec, start)
 		next = earliest(next, dec.Wake)
@@ -61,6 +60,14 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	d.passOK = d.opt.Now()
 	d.mu.Unlock()
 	return next
+}
+
+// decideNow is decide as the loop applies it: with an operator's renewal
+// information request, and held back while the cluster's store is away or
+// the certificate's last action failed locally.
+func (d *Daemon) decideNow(c configs.Certificate, rec *store.Record, srv served, shared error, now time.Time) decision {
+	dec := waitForCluster(decide(c, d.withARIDue(rec), srv, now), shared, now)
+	return d.held(c.Name, func() string { return specOf(c) }, dec, now)
 }
 
 // records are shared with the memo: a pass only reads them.
@@ -99,8 +106,7 @@ func (d *Daemon) sweep(desired *configs.Domains, recs map[string]*store.Record, 
 		if rm.verdict != rmGo {
 			continue
 		}
-		dec := d.held(rm.name, func() string { return removedSpec }, decision{Action: actRemove, Reason: rm.reason}, now)
-		d.enqueue(configs.Certificate{Name: rm.name}, dec, start)
+		d.enqueue(configs.Certificate{Name: rm.name}, d.removeNow(rm, now), start)
 	}
 	for n, r := range recs {
 		if want[n] {
@@ -115,6 +121,12 @@ func (d *Daemon) sweep(desired *configs.Domains, recs map[string]*store.Record, 
 		}
 		d.forget(n)
 	}
+}
+
+// removeNow is a removal the policy let go, held back while the last
+// removal of the certificate failed locally and its backoff runs.
+func (d *Daemon) removeNow(rm removal, now time.Time) decision {
+	return d.held(rm.name, func() string { return removedSpec }, decision{Action: actRemove, Reason: rm.reason}, now)
 }
 
 // removedSpec is the spec a removal is held under: a certificate added back
