@@ -95,12 +95,18 @@ func (r *rig) serving(names ...string) []string {
 	return out
 }
 
-func states(list []RemovalStatus) string {
-	var out []string
-	for _, s := range list {
-		out = append(out, s.Name+"="+s.State)
+// pairs prints name=state for each item, to compare with a want string.
+func pairs[T any](items []T, pair func(T) (string, string)) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		k, v := pair(it)
+		out[i] = k + "=" + v
 	}
 	return strings.Join(out, " ")
+}
+
+func states(list []RemovalStatus) string {
+	return pairs(list, func(s RemovalStatus) (string, string) { return s.Name, s.State })
 }
 
 func TestEmptiedFileHoldsRemovalsUntilConfirmed(t *testing.T) {

@@ -11,11 +11,7 @@ import (
 )
 
 func entries(p *Plan) string {
-	var out []string
-	for _, e := range p.Certificates {
-		out = append(out, e.Name+"="+e.Action)
-	}
-	return strings.Join(out, " ")
+	return pairs(p.Certificates, func(e PlanEntry) (string, string) { return e.Name, e.Action })
 }
 
 // Plan says what a pass would do with a candidate file and does none of it.
