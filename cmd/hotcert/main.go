@@ -69,6 +69,8 @@ commands:
   status   --config FILE [-o json]        show every certificate (admin API)
   renew    --config FILE NAME|--all       order new certificates now (admin API)
   revoke   --config FILE NAME [--reason R] revoke a certificate (admin API)
+  plan     --config FILE [--domains FILE] [-o json]   what the next pass would do (admin API)
+  confirm-removals --config FILE          apply the removals safety.removal_limit holds (admin API)
   rollover --config FILE [--new-key F]  replace the ACME account key (daemon stopped)
   version                                 print the version
 `)
