@@ -53,6 +53,8 @@ func (d *Daemon) removalInputLocked(desired *configs.Domains, recs map[string]*s
 	return in
 }
 
+// recordRemovalsLocked keeps what the next pass and an operator need of
+// this pass's verdicts, and logs the waits that are new or changed.
 func (d *Daemon) recordRemovalsLocked(rms []removal) {
 	rs := &d.removals
 	leaving := make(map[string]bool, len(rms))
