@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/daemon"
 	"github.com/hotcert/hotcert/issuer"
 )
@@ -42,6 +43,8 @@ type fakeDaemon struct {
 	probes  int
 	// release, when set, holds every probe until it is closed.
 	release chan struct{}
+	held    []string
+	planned []*configs.Domains
 }
 
 func (f *fakeDaemon) Status() []daemon.CertStatus {
@@ -69,6 +72,35 @@ func (f *fakeDaemon) Revoke(_ context.Context, name string, reason int) error {
 }
 
 func (f *fakeDaemon) ConfigErr() error { return f.cfgErr }
+
+func (f *fakeDaemon) Removals() []daemon.RemovalStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []daemon.RemovalStatus
+	for _, n := range f.held {
+		out = append(out, daemon.RemovalStatus{Name: n, State: "held", Reason: "over the limit"})
+	}
+	return out
+}
+
+func (f *fakeDaemon) ConfirmRemovals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := append([]string{}, f.held...)
+	f.held = nil
+	return out
+}
+
+func (f *fakeDaemon) Plan(_ context.Context, doms *configs.Domains) (*daemon.Plan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.planned = append(f.planned, doms)
+	p := &daemon.Plan{Counts: map[string]int{"issue": len(doms.Certificates)}}
+	for _, c := range doms.Certificates {
+		p.Certificates = append(p.Certificates, daemon.PlanEntry{Name: c.Name, Action: "issue", Reason: "new certificate"})
+	}
+	return p, nil
+}
 
 func (f *fakeDaemon) Probe(ctx context.Context) map[string]string {
 	f.mu.Lock()
@@ -165,7 +197,7 @@ func (r *rig) do(t *testing.T, method, path, token, ctype string, body io.Reader
 
 func TestPostWithoutTokenIsRefusedAndChangesNothing(t *testing.T) {
 	r := newRig(t)
-	for _, path := range []string{"/v1/certificates/shop/renew", "/v1/certificates/shop/revoke", "/v1/orders"} {
+	for _, path := range []string{"/v1/certificates/shop/renew", "/v1/certificates/shop/revoke", "/v1/orders", "/v1/removals/confirm", "/v1/plan"} {
 		for _, tok := range []string{"", "wrong", testToken + "x", strings.ToUpper(testToken)} {
 			resp, body := r.do(t, http.MethodPost, path, tok, "", nil)
 			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Type") != "application/problem+json" {

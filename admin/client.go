@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hotcert/hotcert/daemon"
 )
 
 // Client calls the admin API of a running hotcert, as `hotcert status`,
@@ -97,10 +100,45 @@ func (c *Client) Revoke(ctx context.Context, name string, reason int) error {
 	return err
 }
 
+// ConfirmRemovals lets go the removals that safety.removal_limit holds now
+// and returns their names.
+func (c *Client) ConfirmRemovals(ctx context.Context) ([]string, error) {
+	b, err := c.call(ctx, http.MethodPost, "/v1/removals/confirm", nil)
+	if err != nil {
+		return nil, err
+	}
+	var out Confirmed
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	return out.Confirmed, nil
+}
+
+// PlanJSON returns POST /v1/plan as the daemon wrote it: what the next pass
+// would do with the domains file data. label names the file in the
+// problems of a rejected one, which come back as a *StatusError whose
+// Problem lists them.
+func (c *Client) PlanJSON(ctx context.Context, label string, data []byte) ([]byte, error) {
+	return c.callWith(ctx, http.MethodPost, "/v1/plan?"+url.Values{"file": {label}}.Encode(), "application/yaml", bytes.NewReader(data))
+}
+
+// Plan is PlanJSON decoded.
+func (c *Client) Plan(ctx context.Context, label string, data []byte) (*daemon.Plan, error) {
+	b, err := c.PlanJSON(ctx, label, data)
+	if err != nil {
+		return nil, err
+	}
+	var p daemon.Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	return &p, nil
+}
+
 // Health returns GET /healthz. An unready daemon answers 503 with the same
 // document, so that is no error.
 func (c *Client) Health(ctx context.Context) (*Health, error) {
-	resp, b, err := c.send(ctx, http.MethodGet, "/healthz", nil)
+	resp, b, err := c.send(ctx, http.MethodGet, "/healthz", "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +155,17 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 // call sends a request and returns the body of a successful answer; any
 // other answer is a *StatusError.
 func (c *Client) call(ctx context.Context, method, path string, form url.Values) ([]byte, error) {
-	resp, b, err := c.send(ctx, method, path, form)
+	var body io.Reader
+	var ctype string
+	if form != nil {
+		body, ctype = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
+	}
+	return c.callWith(ctx, method, path, ctype, body)
+}
+
+// callWith is call with any body.
+func (c *Client) callWith(ctx context.Context, method, path, ctype string, body io.Reader) ([]byte, error) {
+	resp, b, err := c.send(ctx, method, path, ctype, body)
 	if err != nil {
 		return nil, err
 	}
@@ -127,19 +175,14 @@ func (c *Client) call(ctx context.Context, method, path string, form url.Values)
 	return b, nil
 }
 
-// send makes one request, with form as its body when there is one, and
-// reads the answer whatever its status.
-func (c *Client) send(ctx context.Context, method, path string, form url.Values) (*http.Response, []byte, error) {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
+// send makes one request and reads the answer whatever its status.
+func (c *Client) send(ctx context.Context, method, path, ctype string, body io.Reader) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
 	if err != nil {
 		return nil, nil, err
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)

@@ -26,6 +26,7 @@ type Metrics struct {
 	passes      prometheus.Counter
 	configValid prometheus.Gauge
 	challenges  *prometheus.CounterVec
+	held        prometheus.Gauge
 }
 
 var _ daemon.Metrics = (*Metrics)(nil)
@@ -79,6 +80,10 @@ func NewMetrics(version string) *Metrics {
 			Name: "hotcert_challenge_requests_total",
 			Help: "HTTP-01 challenge requests served, by result (hit, miss, bad_request).",
 		}, []string{"result"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotcert_removals_held",
+			Help: "Removals held back by safety.removal_limit until hotcert confirm-removals.",
+		}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hotcert_build_info",
@@ -86,7 +91,7 @@ func NewMetrics(version string) *Metrics {
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 	m.reg.MustRegister(m.ready, m.expiry, m.renewal, m.haproxyUp, m.orders, m.failures, m.pushes,
-		m.lastPass, m.passes, m.configValid, m.challenges, build,
+		m.lastPass, m.passes, m.configValid, m.challenges, m.held, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both results exist from the start, so that rate() and absent() work
 	// before the first order.
@@ -158,6 +163,9 @@ func (m *Metrics) HAProxyUp(haproxy string, up bool) {
 
 // ConfigValid records whether the domains file was accepted.
 func (m *Metrics) ConfigValid(ok bool) { m.configValid.Set(boolValue(ok)) }
+
+// RemovalsHeld records how many removals safety.removal_limit holds.
+func (m *Metrics) RemovalsHeld(n int) { m.held.Set(float64(n)) }
 
 // Challenge counts one HTTP-01 request (issuer/http01 Responder.OnRequest).
 func (m *Metrics) Challenge(result string) { m.challenges.WithLabelValues(result).Inc() }

@@ -13,6 +13,9 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
 	Field  string `json:"field,omitempty"`
+	// Problems lists a rejected file's problems, one FILE:LINE:COL: FIELD:
+	// message each, as hotcert check prints them.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Problem types; "about:blank" when the status code says it all.
@@ -25,15 +28,21 @@ const (
 	probBadName      = "urn:hotcert:problem:bad-domain"
 	probBadRequest   = "urn:hotcert:problem:bad-request"
 	probNotFound     = "urn:hotcert:problem:not-found"
+	probBadDomains   = "urn:hotcert:problem:bad-domains-file"
 	probCA           = "urn:hotcert:problem:ca"
 	probInternal     = "urn:hotcert:problem:internal"
 )
 
 func writeProblem(w http.ResponseWriter, status int, typ, field, detail string) {
+	writeProblemDoc(w, Problem{Type: typ, Status: status, Detail: detail, Field: field})
+}
+
+func writeProblemDoc(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Problem{Type: typ, Title: http.StatusText(status), Status: status, Detail: detail, Field: field})
+	w.WriteHeader(p.Status)
+	p.Title = http.StatusText(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

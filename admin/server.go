@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/daemon"
 	"github.com/hotcert/hotcert/issuer"
 )
@@ -25,6 +26,9 @@ type Daemon interface {
 	ConfigErr() error
 	// Probe asks every HAProxy now and returns those that did not answer.
 	Probe(ctx context.Context) map[string]string
+	Removals() []daemon.RemovalStatus
+	ConfirmRemovals() []string
+	Plan(ctx context.Context, doms *configs.Domains) (*daemon.Plan, error)
 }
 
 var _ Daemon = (*daemon.Daemon)(nil)
@@ -57,6 +61,12 @@ type Options struct {
 	RevokeTimeout time.Duration
 	// Cluster is shown in the certificate list; nil when alone.
 	Cluster ClusterView
+	// CheckDomains validates a candidate domains file for POST /v1/plan
+	// exactly as the daemon does the file in force (configs.Config's
+	// CheckDomains); nil disables the endpoint.
+	CheckDomains func(label string, data []byte) (*configs.Domains, error)
+	// PlanMaxBody bounds the domains file POST /v1/plan takes (default 16 MiB).
+	PlanMaxBody int64
 }
 
 // Server is the admin HTTP API.
@@ -85,6 +95,9 @@ func New(opt Options) *Server {
 	if opt.RevokeTimeout <= 0 {
 		opt.RevokeTimeout = 60 * time.Second
 	}
+	if opt.PlanMaxBody <= 0 {
+		opt.PlanMaxBody = 16 << 20
+	}
 	if opt.ProbeTTL <= 0 {
 		opt.ProbeTTL = time.Second
 	}
@@ -97,6 +110,8 @@ func New(opt Options) *Server {
 	s.mux.HandleFunc("POST /v1/certificates/{name}/renew", s.auth(s.renew))
 	s.mux.HandleFunc("POST /v1/certificates/{name}/revoke", s.auth(s.revoke))
 	s.mux.HandleFunc("POST /v1/orders", s.auth(s.order))
+	s.mux.HandleFunc("POST /v1/removals/confirm", s.auth(s.confirmRemovals))
+	s.mux.HandleFunc("POST /v1/plan", s.authLimit(opt.PlanMaxBody, s.plan))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", opt.Metrics.Handler())
 	return s
@@ -121,6 +136,11 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 // auth refuses a request without the bearer token before anything is read
 // or changed.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return s.authLimit(s.opt.MaxBody, next)
+}
+
+// authLimit is auth with its own bound on the body.
+func (s *Server) authLimit(maxBody int64, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		got, ok := bearer(r.Header.Get("Authorization"))
 		if !ok || !tokenMatches(strings.TrimSpace(got), s.opt.Token) {
@@ -130,7 +150,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 				"a bearer token is required: Authorization: Bearer <contents of admin.token_file>")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		next(w, r)
 	}
 }
@@ -142,11 +162,16 @@ type CertList struct {
 	ConfigError  string              `json:"config_error,omitempty"`
 	Cluster      *ClusterStatus      `json:"cluster,omitempty"`
 	Certificates []daemon.CertStatus `json:"certificates"`
+	// Removals are certificates that left the domains file and are still
+	// served: held by safety.removal_limit, or waiting for a certificate
+	// that covers their names.
+	Removals []daemon.RemovalStatus `json:"removals,omitempty"`
 }
 
 // certificates lists every certificate.
 func (s *Server) certificates(w http.ResponseWriter, r *http.Request) {
-	body := CertList{Certificates: s.opt.Daemon.Status(), Cluster: clusterStatus(r.Context(), s.opt.Cluster)}
+	body := CertList{Certificates: s.opt.Daemon.Status(), Cluster: clusterStatus(r.Context(), s.opt.Cluster),
+		Removals: s.opt.Daemon.Removals()}
 	if err := s.opt.Daemon.ConfigErr(); err != nil {
 		body.ConfigError = err.Error()
 	}

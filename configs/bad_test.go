@@ -100,6 +100,7 @@ func TestLoadConfigBad(t *testing.T) {
 			`17:19: dns.tsig_algorithm: "hmac-md5" is not one of hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512`,
 			`18:8: dns.ttl: must be positive, not -5`,
 			`20:11: admin.listen: must be host:port, such as 127.0.0.1:8402, not "localhost"`,
+			`22:18: safety.removal_limit: must be 0 (no limit) or more, not -1`,
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

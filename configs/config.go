@@ -19,6 +19,7 @@ type Config struct {
 	Challenge   Challenge `yaml:"challenge"`
 	DNS         DNS       `yaml:"dns"`
 	Admin       Admin     `yaml:"admin"`
+	Safety      Safety    `yaml:"safety"`
 	Cluster     *Cluster  `yaml:"cluster"` // nil: this hotcert runs alone
 
 	pos positions // where each field was written, for Validate
@@ -102,6 +103,25 @@ type Admin struct {
 	TokenFile string `yaml:"token_file"` // default <state_dir>/admin.token
 }
 
+// Safety guards against edits that would take many certificates out of
+// HAProxy at once, such as a domains file emptied by mistake.
+type Safety struct {
+	// RemovalLimit is how many certificates one change of the domains file
+	// may take out of HAProxy; more are held until `hotcert
+	// confirm-removals`. 0 means no limit. A pointer so that a written 0
+	// differs from a missing key; ParseConfig sets the default.
+	RemovalLimit *int `yaml:"removal_limit"`
+}
+
+// RemovalLimitOrDefault is safety.removal_limit, DefaultRemovalLimit when
+// the config did not go through ParseConfig.
+func (s Safety) RemovalLimitOrDefault() int {
+	if s.RemovalLimit == nil {
+		return DefaultRemovalLimit
+	}
+	return *s.RemovalLimit
+}
+
 // Defaults applied by ParseConfig to fields left empty.
 const (
 	DefaultDirectory          = "https://acme-v02.api.letsencrypt.org/directory"
@@ -113,6 +133,7 @@ const (
 	DefaultTSIGAlgorithm      = "hmac-sha256"
 	DefaultDNSTTL             = 60
 	DefaultPropagationTimeout = Duration(2 * time.Minute)
+	DefaultRemovalLimit       = 10
 )
 
 // LoadConfig reads and parses the daemon config at path.
@@ -169,6 +190,10 @@ func (c *Config) applyDefaults() {
 	}
 	if c.DNS.PropagationTimeout == 0 {
 		c.DNS.PropagationTimeout = DefaultPropagationTimeout
+	}
+	if c.Safety.RemovalLimit == nil {
+		limit := DefaultRemovalLimit
+		c.Safety.RemovalLimit = &limit
 	}
 	c.DNS.Server = withDNSPort(c.DNS.Server)
 	for i, ns := range c.DNS.Nameservers {

@@ -30,6 +30,9 @@ func (c *Config) Validate() error {
 	}
 	checkHostPort(r, "admin.listen", c.Admin.Listen)
 	c.DNS.validate(r)
+	if l := c.Safety.RemovalLimit; l != nil && *l < 0 {
+		r.add("safety.removal_limit", "must be 0 (no limit) or more, not %d", *l)
+	}
 	if c.Cluster != nil {
 		c.Cluster.validate(r)
 	}

@@ -36,6 +36,9 @@ func TestLoadConfigDefaultsAndPaths(t *testing.T) {
 	if c.ACME.Concurrency != 8 || c.DNS.TTL != 60 || time.Duration(c.DNS.PropagationTimeout) != 2*time.Minute {
 		t.Errorf("defaults: concurrency %d, ttl %d, propagation %s", c.ACME.Concurrency, c.DNS.TTL, c.DNS.PropagationTimeout)
 	}
+	if got := c.Safety.RemovalLimitOrDefault(); got != DefaultRemovalLimit || *c.Safety.RemovalLimit != 10 {
+		t.Errorf("safety.removal_limit defaults to %d, want 10", got)
+	}
 }
 
 func TestLoadConfigFull(t *testing.T) {
@@ -64,6 +67,9 @@ func TestLoadConfigFull(t *testing.T) {
 	}
 	if time.Duration(c.DNS.PropagationTimeout) != 90*time.Second || c.DNS.TTL != 30 || c.ACME.Concurrency != 2 {
 		t.Errorf("propagation %s, ttl %d, concurrency %d", c.DNS.PropagationTimeout, c.DNS.TTL, c.ACME.Concurrency)
+	}
+	if got := c.Safety.RemovalLimitOrDefault(); got != 0 {
+		t.Errorf("safety.removal_limit: 0 (no limit) read as %d", got)
 	}
 }
 

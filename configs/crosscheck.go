@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"os"
 )
 
 // CheckAgainst reports what the domains file asks of the daemon config that
@@ -29,7 +30,7 @@ func (d *Domains) CheckAgainst(c *Config) error {
 // LoadDomains reads the domains file that c names and checks it against c,
 // as the daemon and `hotcert check` both do.
 func (c *Config) LoadDomains() (*Domains, error) {
-	d, err := LoadDomains(c.DomainsFile)
+	data, err := os.ReadFile(c.DomainsFile)
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		// The file the config names cannot be read: that is a problem of
@@ -39,12 +40,34 @@ func (c *Config) LoadDomains() (*Domains, error) {
 		return nil, r.probs.err()
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load domains: %w", err)
 	}
-	if err := d.CheckAgainst(c); err != nil {
-		return nil, err
+	return c.CheckDomains("", data)
+}
+
+// CheckDomains parses data as the domains file c names and checks it
+// against c, exactly as LoadDomains does with the file on disk, for a
+// candidate that `hotcert plan` was given. Paths in it resolve as if it
+// were at c.DomainsFile already, where it is meant to go; its problems name
+// label, the file the operator edits, unless label is empty.
+func (c *Config) CheckDomains(label string, data []byte) (*Domains, error) {
+	d, err := ParseDomains(c.DomainsFile, data)
+	if err == nil {
+		err = d.CheckAgainst(c)
 	}
-	return d, nil
+	if err == nil {
+		return d, nil
+	}
+	var ps Problems
+	if label != "" && errors.As(err, &ps) {
+		out := make(Problems, len(ps))
+		for i, p := range ps {
+			p.File = label
+			out[i] = p
+		}
+		return nil, out
+	}
+	return nil, err
 }
 
 func (c *Config) positions() positions {

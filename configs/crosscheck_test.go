@@ -49,3 +49,26 @@ func TestConfigLoadDomainsChecksAgainstTheConfig(t *testing.T) {
 		t.Fatalf("with a dns server: %+v, %v", d, err)
 	}
 }
+
+// A candidate for `hotcert plan` is checked like the file itself, resolves
+// paths where it will go, and its problems name the file the operator edits.
+func TestCheckDomainsCandidate(t *testing.T) {
+	c := &Config{File: "/etc/hotcert/hotcert.yaml", DomainsFile: "/etc/hotcert/domains.yaml"}
+	d, err := c.CheckDomains("/tmp/domains.new.yaml", []byte("certificates:\n  - domains: [a.example.com]\n    key_file: keys/a.pem\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Certificates[0].KeyFile; got != "/etc/hotcert/keys/a.pem" {
+		t.Errorf("key_file resolved to %q, want it beside the domains file in force", got)
+	}
+	for _, bad := range []string{
+		"certificates:\n  - domains: [bad_name]\n",                             // the file's own rules
+		"certificates:\n  - domains: [a.example.com]\n    challenge: dns-01\n", // and the config's
+	} {
+		_, err = c.CheckDomains("/tmp/domains.new.yaml", []byte(bad))
+		var ps Problems
+		if !errors.As(err, &ps) || len(ps) != 1 || !strings.HasPrefix(ps[0].String(), "/tmp/domains.new.yaml:") {
+			t.Errorf("CheckDomains(%q) = %v, want one problem naming the candidate", bad, err)
+		}
+	}
+}

@@ -77,6 +77,10 @@ type Options struct {
 	Cluster Cluster
 	// Metrics receives outcomes; nil discards them.
 	Metrics Metrics
+	// RemovalLimit is how many certificates one change of the desired set
+	// may take out of HAProxy before the removals are held for
+	// ConfirmRemovals (safety.removal_limit); 0 means no limit.
+	RemovalLimit int
 }
 
 // Daemon owns the desired set and the queue.
@@ -108,6 +112,7 @@ type Daemon struct {
 	haproxies map[string]*haproxyState
 	passOK    time.Time
 	cfgErr    error
+	removals  removalState
 
 	progress progress // of a long first issuance, for the logs
 }
@@ -145,6 +150,7 @@ func New(opt Options) *Daemon {
 		ariDue:    map[string]bool{},
 		status:    map[string]*certStatus{},
 		haproxies: map[string]*haproxyState{},
+		removals:  removalState{letGo: map[string]bool{}, waits: map[string]string{}},
 	}
 	for _, h := range opt.HAProxies {
 		d.haproxies[h.Name()] = &haproxyState{}

@@ -29,6 +29,12 @@ func (st *haproxyState) asking(now time.Time) bool {
 // served asks every HAProxy that is not held back what it serves, in
 // parallel, and returns when a held one is due again.
 func (d *Daemon) served(ctx context.Context, now time.Time) (served, time.Time) {
+	return d.ask(ctx, now, d.answered)
+}
+
+// ask is served's work; record, when not nil, takes each instance's
+// outcome (Plan asks without changing what the loop knows).
+func (d *Daemon) ask(ctx context.Context, now time.Time, record func(name string, err error)) (served, time.Time) {
 	results := make([]map[string]*big.Int, len(d.opt.HAProxies))
 	var wake time.Time
 	ask := make([]bool, len(d.opt.HAProxies))
@@ -49,7 +55,9 @@ func (d *Daemon) served(ctx context.Context, now time.Time) (served, time.Time) 
 		defer cancel()
 		loaded, err := h.Loaded(cctx)
 		if ctx.Err() == nil {
-			d.answered(h.Name(), err)
+			if record != nil {
+				record(h.Name(), err)
+			}
 			results[i] = loaded
 		}
 		return err

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"sort"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
@@ -46,15 +45,14 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	shared := d.clusterReady()
 	for _, c := range desired.Certificates {
 		want[c.Name] = true
-		dec := waitForCluster(decide(c, d.withARIDue(recs[c.Name]), srv, now), shared, now)
-		dec = d.held(c.Name, func() string { return specOf(c) }, dec, now)
+		dec := d.decideNow(c, recs[c.Name], srv, shared, now)
 		d.note(c, recs[c.Name], dec, srv)
 		d.enqueue(c, dec, start)
 		next = earliest(next, dec.Wake)
 	}
 	if shared == nil {
 		// Removals wait while the cluster's store does not answer.
-		d.sweep(ctx, recs, want, srv, now, start)
+		d.sweep(desired, recs, want, srv, now, start)
 	}
 	for _, n := range d.prune(want, start) {
 		d.forget(n)
@@ -64,6 +62,14 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	d.passOK = d.opt.Now()
 	d.mu.Unlock()
 	return next
+}
+
+// decideNow is decide as the loop applies it: with an operator's renewal
+// information request, and held back while the cluster's store is away or
+// the certificate's last action failed locally.
+func (d *Daemon) decideNow(c configs.Certificate, rec *store.Record, srv served, shared error, now time.Time) decision {
+	dec := waitForCluster(decide(c, d.withARIDue(rec), srv, now), shared, now)
+	return d.held(c.Name, func() string { return specOf(c) }, dec, now)
 }
 
 // records are shared with the memo: a pass only reads them.
@@ -94,24 +100,21 @@ func (d *Daemon) enqueue(c configs.Certificate, dec decision, start uint64) {
 	}
 }
 
-// sweep takes out of every HAProxy what left the domains file, and forgets
-// removed certificates once they have been gone for the retention period.
-func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time, start uint64) {
-	names := make([]string, 0, len(recs))
-	for n := range recs {
-		names = append(names, n)
+// sweep takes out of every HAProxy what left the domains file, as far as
+// the removal policy lets it (see removal.go), and forgets removed
+// certificates once they have been gone for the retention period.
+func (d *Daemon) sweep(desired *configs.Domains, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time, start uint64) {
+	for _, rm := range d.judgeRemovals(desired, recs, want, srv) {
+		if rm.verdict != rmGo {
+			continue
+		}
+		d.enqueue(configs.Certificate{Name: rm.name}, d.removeNow(rm, now), start)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		r := recs[n]
+	for n, r := range recs {
 		if want[n] {
 			continue
 		}
-		switch {
-		case r.RemovedAt.IsZero() || stillServed(n, srv):
-			dec := d.held(n, func() string { return removedSpec }, decision{Action: actRemove, Reason: "no longer in the domains file"}, now)
-			d.enqueue(configs.Certificate{Name: n}, dec, start)
-		case now.Sub(r.RemovedAt) > d.opt.Retain:
+		if !r.RemovedAt.IsZero() && !stillServed(n, srv) && now.Sub(r.RemovedAt) > d.opt.Retain {
 			if err := d.opt.Store.Delete(n); err != nil && !errors.Is(err, store.ErrNotFound) {
 				d.log.Error("forget removed certificate", "cert", n, "err", err)
 				continue
@@ -120,6 +123,12 @@ func (d *Daemon) sweep(ctx context.Context, recs map[string]*store.Record, want 
 		}
 		d.forget(n)
 	}
+}
+
+// removeNow is a removal the policy let go, held back while the last
+// removal of the certificate failed locally and its backoff runs.
+func (d *Daemon) removeNow(rm removal, now time.Time) decision {
+	return d.held(rm.name, func() string { return removedSpec }, decision{Action: actRemove, Reason: rm.reason}, now)
 }
 
 // removedSpec is the spec a removal is held under: a certificate added back

@@ -25,6 +25,8 @@ type Metrics interface {
 	ConfigValid(ok bool)
 	// HAProxyUp reports whether an instance answered when last asked.
 	HAProxyUp(haproxy string, up bool)
+	// RemovalsHeld is how many removals safety.removal_limit holds now.
+	RemovalsHeld(n int)
 }
 
 type nopMetrics struct{}
@@ -36,6 +38,7 @@ func (nopMetrics) Certificate(string, bool, time.Time, time.Time) {}
 func (nopMetrics) Forget(string)                                  {}
 func (nopMetrics) ConfigValid(bool)                               {}
 func (nopMetrics) HAProxyUp(string, bool)                         {}
+func (nopMetrics) RemovalsHeld(int)                               {}
 
 // CertStatus is what an operator sees of one certificate.
 type CertStatus struct {

@@ -18,7 +18,8 @@ import (
 // from the same config file the daemon reads.
 type apiClient struct {
 	*admin.Client
-	tokenFile string // named when the daemon refuses the token
+	tokenFile   string // named when the daemon refuses the token
+	domainsFile string // what plan plans without --domains
 }
 
 // newAPIClient finds the admin API from the config. Reading needs no token
@@ -34,7 +35,7 @@ func newAPIClient(cfgPath string, needToken bool) (*apiClient, error) {
 			return nil, fmt.Errorf("%w (is hotcert running, and may this user read %s?)", err, cfg.Admin.TokenFile)
 		}
 	}
-	return &apiClient{Client: admin.NewClient(cfg.Admin.Listen, tok), tokenFile: cfg.Admin.TokenFile}, nil
+	return &apiClient{Client: admin.NewClient(cfg.Admin.Listen, tok), tokenFile: cfg.Admin.TokenFile, domainsFile: cfg.DomainsFile}, nil
 }
 
 // explain words a refused token for the operator. The CLI sends a token
@@ -92,7 +93,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	printDown(ctx, stdout, c.Client)
 	printCluster(stdout, list.Cluster)
-	return printTable(stdout, list.Certificates)
+	if err := printTable(stdout, list.Certificates); err != nil {
+		return err
+	}
+	return printRemovals(stdout, list.Removals)
 }
 
 // statusOne shows the certificate name. JSON is the API's own object for

@@ -24,6 +24,7 @@ func startAdmin(cfg *configs.Config, d *daemon.Daemon, m *admin.Metrics, view ad
 	}
 	s := admin.New(admin.Options{
 		Daemon: d, Token: tok, Metrics: m, NewClient: newClient, Logger: log.With("component", "admin"), Cluster: view,
+		CheckDomains: cfg.CheckDomains,
 	})
 	srv := s.HTTPServer(cfg.Admin.Listen)
 	ln, err := listen(cfg.Admin.Listen)

@@ -44,6 +44,8 @@ func commands() []command {
 		{"status", "--config FILE [-o json] [NAME]", "show every certificate, or NAME in full (admin API)", cmdStatus},
 		{"renew", "--config FILE NAME|--all", "order new certificates now (admin API)", cmdRenew},
 		{"revoke", "--config FILE NAME [--reason R]", "revoke a certificate (admin API)", cmdRevoke},
+		{"plan", "--config FILE [--domains FILE] [-o json]", "what the next pass would do, without doing it (admin API)", cmdPlan},
+		{"confirm-removals", "--config FILE", "apply the removals safety.removal_limit holds (admin API)", cmdConfirmRemovals},
 		{"import", "--config FILE --from certbot|pem DIR [--dry-run]", "adopt certificates issued elsewhere (daemon stopped)", cmdImport},
 		{"rollover", "--config FILE [--new-key F]", "replace the ACME account key (daemon stopped)", cmdRollover},
 		{"version", "", "print the version", cmdVersion},

@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 
 	opts := daemon.Options{
 		Store: st, HAProxies: asHAProxies(lbs), Logger: log,
-		Workers: cfg.ACME.Concurrency, Metrics: metrics,
+		Workers: cfg.ACME.Concurrency, Metrics: metrics, RemovalLimit: cfg.Safety.RemovalLimitOrDefault(),
 	}
 	var view admin.ClusterView
 	if cfg.Cluster != nil {
