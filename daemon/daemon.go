@@ -77,6 +77,9 @@ type Options struct {
 	Cluster Cluster
 	// Metrics receives outcomes; nil discards them.
 	Metrics Metrics
+	// Directory is the CA's directory URL that orders go to. A certificate
+	// another directory issued is ordered again from this one.
+	Directory string
 }
 
 // Daemon owns the desired set and the queue.

@@ -46,7 +46,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	shared := d.clusterReady()
 	for _, c := range desired.Certificates {
 		want[c.Name] = true
-		dec := waitForCluster(decide(c, d.withARIDue(recs[c.Name]), srv, now), shared, now)
+		dec := waitForCluster(decide(c, d.withARIDue(recs[c.Name]), srv, d.opt.Directory, now), shared, now)
 		dec = d.held(c.Name, func() string { return specOf(c) }, dec, now)
 		d.note(c, recs[c.Name], dec, srv)
 		d.enqueue(c, dec, start)
