@@ -2,7 +2,9 @@ package issuer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"time"
 )
 
 // SelfChecker fetches an http-01 answer through the operator's own HTTP
@@ -10,6 +12,33 @@ import (
 // the operator's words.
 type SelfChecker interface {
 	Check(ctx context.Context, domain, token, keyAuth string) error
+}
+
+// probe checks the route of every name of an http-01 request with a token of
+// its own, before the order is placed: a route that is missing for every
+// certificate would otherwise cost an order each, and Let's Encrypt limits
+// new orders per account too.
+func (c *Client) probe(ctx context.Context, req Request) error {
+	if c.opts.SelfCheck == nil || c.opts.HTTPSolver == nil || (req.Challenge != "" && req.Challenge != http01) {
+		return nil
+	}
+	token := "hotcert-self-check-" + rand.Text()
+	keyAuth := token + "." + c.thumbprint
+	if err := c.opts.HTTPSolver.Present(ctx, token, keyAuth); err != nil {
+		return solverErr("present the self-check's token", req, "", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := c.opts.HTTPSolver.CleanUp(cctx, token); err != nil {
+			c.log.Warn("self-check cleanup failed", "cert", req.Name, "err", err)
+		}
+	}()
+	pending := make([]pendingAuthz, len(req.Domains))
+	for i, d := range req.Domains {
+		pending[i] = pendingAuthz{domain: d, token: token, typ: http01, keyAuth: keyAuth}
+	}
+	return c.selfCheck(ctx, req, pending)
 }
 
 // selfCheck reads every http-01 answer back before any challenge is

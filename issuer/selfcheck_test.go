@@ -24,8 +24,8 @@ func selfCheck(t *testing.T, frontend string) *http01.SelfCheck {
 }
 
 // TestSelfCheckFailsBeforeValidation: a frontend without the ACME route
-// fails the attempt before any challenge is accepted, as a local fault that
-// names the cause.
+// fails the attempt before any order is placed, as a local fault that names
+// the cause.
 func TestSelfCheckFailsBeforeValidation(t *testing.T) {
 	t.Parallel()
 	e := startEnv(t, testca.Options{})
@@ -41,8 +41,8 @@ func TestSelfCheckFailsBeforeValidation(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "the ACME route is missing") {
 		t.Fatalf("message %q, want it to start %q and name the missing route", err, want)
 	}
-	if n := e.ca.Challenges(); n != 0 {
-		t.Fatalf("the CA was asked to validate %d challenges", n)
+	if n, o := e.ca.Challenges(), e.ca.Orders(); n != 0 || o != 0 {
+		t.Fatalf("the CA was asked for %d orders and to validate %d challenges", o, n)
 	}
 	if n := pendingHits(e); n != 0 {
 		t.Fatalf("the responder answered %d requests; nothing should have reached it", n)
@@ -87,9 +87,11 @@ func TestDiagnosisAfterUnauthorized(t *testing.T) {
 		local bool
 		want  string
 	}{
-		{"route broke", &scripted{pass: 1, err: errors.New("HAProxy at 127.0.0.1:80 answered 503")}, true,
+		// The checks: the route before the order, the token before the
+		// CA validates it, and the token again after the CA refused it.
+		{"route broke", &scripted{pass: 2, err: errors.New("HAProxy at 127.0.0.1:80 answered 503")}, true,
 			"; self-check: HAProxy at 127.0.0.1:80 answered 503"},
-		{"route fine", &scripted{pass: 2}, false, "; self-check: HAProxy answers correctly here: the CA reached another host"},
+		{"route fine", &scripted{pass: 3}, false, "; self-check: HAProxy answers correctly here: the CA reached another host"},
 	} {
 		c := e.client(t, func(o *issuer.Options) {
 			o.HTTPSolver, o.SelfCheck = wrongSolver{e.responder}, tc.check
@@ -102,5 +104,22 @@ func TestDiagnosisAfterUnauthorized(t *testing.T) {
 		if issuer.IsLocal(err) != tc.local || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%s: err = %v (local %v), want local %v and %q", tc.name, err, issuer.IsLocal(err), tc.local, tc.want)
 		}
+	}
+}
+
+// TestSelfCheckOfTheOrdersTokens: a route that answers the probe but not the
+// order's own token (another node's stale map entry, say) still fails before
+// the CA validates anything.
+func TestSelfCheckOfTheOrdersTokens(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, testca.Options{})
+	check := &scripted{pass: 1, err: errors.New("HAProxy at 127.0.0.1:80 answered tok with another key authorization")}
+	c := e.client(t, func(o *issuer.Options) { o.SelfCheck = check })
+	_, err := c.Issue(ctxT(t), issuer.Request{Name: "shop", Domains: []string{"tokens.example.com"}})
+	if !issuer.IsLocal(err) || !strings.Contains(err.Error(), "self-check: HAProxy at 127.0.0.1:80 answered tok") {
+		t.Fatalf("err = %v, want the self-check's finding", err)
+	}
+	if n, o := e.ca.Challenges(), e.ca.Orders(); n != 0 || o != 1 {
+		t.Fatalf("the CA saw %d orders and %d challenge validations, want 1 and 0", o, n)
 	}
 }
