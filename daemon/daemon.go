@@ -352,6 +352,9 @@ func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 		log.Debug("failed", "reason", j.reason, "err", err)
 		d.caFailedLocked(j.cert.Name, err, now)
 		d.kickLocked()
+	case errors.As(err, &recorded) && recorded.again:
+		log.Debug("failed again", "reason", j.reason, "err", err)
+		d.kickLocked()
 	case errors.As(err, &recorded):
 		log.Error("failed", "reason", j.reason, "err", err)
 		d.kickLocked()

@@ -1,7 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -90,7 +94,9 @@ func TestSelfCheckFailureRetriesSoon(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		local := &issuer.Error{Cert: "a", Domain: "a.test", Local: true,
 			Err: errors.New("HAProxy at 127.0.0.1:80 answered 503 for a.test/.well-known/acme-challenge/x: the ACME route is missing")}
+		var logs lockedBuffer
 		r := startRig(t, newFakeStore(), func(o *Options) {
+			o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			o.Issuer = &fakeIssuer{tb: t, now: time.Now, lifetime: 90 * 24 * time.Hour,
 				fail: func(n int) error {
 					if n <= 8 {
@@ -121,6 +127,10 @@ func TestSelfCheckFailureRetriesSoon(t *testing.T) {
 		if rec := r.st.get("a"); len(rec.Bundles) != 1 {
 			t.Fatalf("not issued once the route was fixed: %+v", rec)
 		}
+		// The short backoff must not make the log repeat itself.
+		if n := strings.Count(logs.String(), "level=ERROR msg=failed"); n != 1 {
+			t.Fatalf("the same self-check failure logged %d times as an error:\n%s", n, logs.String())
+		}
 	})
 }
 
@@ -133,4 +143,22 @@ func (r *rig) expectOrders(t *testing.T, d time.Duration, want int, what string)
 	if n := r.iss.count(); n != want {
 		t.Fatalf("%d orders, want %d: %s", n, want, what)
 	}
+}
+
+// lockedBuffer is a log sink the daemon's goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

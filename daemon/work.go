@@ -198,6 +198,7 @@ func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record) {
 // restart does not reset it.
 func (d *Daemon) failed(rec *store.Record, err error, put func(*store.Record) error) error {
 	now := d.opt.Now()
+	again := issuer.IsLocal(err) && rec.LastError == err.Error()
 	rec.Ordering = false
 	rec.Attempts++
 	rec.LastError = err.Error()
@@ -222,7 +223,7 @@ func (d *Daemon) failed(rec *store.Record, err error, put func(*store.Record) er
 	if perr := put(rec); perr != nil {
 		return errors.Join(err, perr) // not recorded: held back as a local fault
 	}
-	return &recordedError{fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err)}
+	return &recordedError{err: fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err), again: again}
 }
 
 func problemOf(err error) string {
