@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/internal/testca"
+	"github.com/hotcert/hotcert/store"
 )
 
 func issuerRoots(t *testing.T, ca *testca.CA) []byte {
@@ -89,7 +90,15 @@ func TestDirectorySwitchReissuesFromTheNewCA(t *testing.T) {
 		}
 	}
 	want := "issued by " + e.ca.DirectoryURL + ", now " + b.DirectoryURL
-	if logs := p.Logs(); !strings.Contains(logs, want) || !strings.Contains(logs, `msg="ACME account ready"`) {
+	if logs := p.Logs(); !strings.Contains(logs, want) || !strings.Contains(logs, "directory="+b.DirectoryURL) {
 		t.Fatalf("the logs lack the reason %q or B's account:\n%s", want, logs)
+	}
+	// The account B registered is the one on disk now: A's URL means nothing at B.
+	st, err := store.NewFile(e.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := st.Account(); err != nil || a.Directory != b.DirectoryURL || !strings.HasPrefix(a.URI, strings.TrimSuffix(b.DirectoryURL, "/dir")) {
+		t.Fatalf("stored account %+v (%v), want B's", a, err)
 	}
 }
