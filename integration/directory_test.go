@@ -2,35 +2,29 @@ package integration
 
 import (
 	"crypto/x509"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hotcert/hotcert/internal/testca"
 	"github.com/hotcert/hotcert/store"
 )
 
-func issuerRoots(t *testing.T, ca *testca.CA) []byte {
+// storedAccount is the ACME account in hotcert's state directory, as the
+// store writes it.
+func (e *env) storedAccount(t *testing.T) *store.Account {
 	t.Helper()
-	pem, err := ca.IssuerRootPEM(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	var a store.Account
+	b, err := os.ReadFile(filepath.Join(e.stateDir, "account", "account.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &a)
 	}
-	return pem
-}
-
-// secondCA starts another Pebble, which validates through the same HAProxy,
-// and makes hotcert trust both CAs' listeners.
-func (e *env) secondCA(t *testing.T) *testca.CA {
-	t.Helper()
-	b, err := testca.Start(testca.Options{HTTPPort: e.lbs[0].HTTPPort})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("stored account: %v", err)
 	}
-	t.Cleanup(func() { b.Close() })
-	writeFile(t, filepath.Join(e.dir, "ca.pem"), string(e.ca.RootsPEM)+string(b.RootsPEM))
-	return b
+	return &a
 }
 
 // TestDirectorySwitchReissuesFromTheNewCA: certificates issued by CA A are
@@ -94,11 +88,7 @@ func TestDirectorySwitchReissuesFromTheNewCA(t *testing.T) {
 		t.Fatalf("the logs lack the reason %q or B's account:\n%s", want, logs)
 	}
 	// The account B registered is the one on disk now: A's URL means nothing at B.
-	st, err := store.NewFile(e.stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, err := st.Account(); err != nil || a.Directory != b.DirectoryURL || !strings.HasPrefix(a.URI, strings.TrimSuffix(b.DirectoryURL, "/dir")) {
-		t.Fatalf("stored account %+v (%v), want B's", a, err)
+	if a := e.storedAccount(t); a.Directory != b.DirectoryURL || !strings.HasPrefix(a.URI, strings.TrimSuffix(b.DirectoryURL, "/dir")) {
+		t.Fatalf("stored account %+v, want B's", a)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/testca"
 )
 
 // verifyServed does a TLS handshake for sni and verifies the chain HAProxy
@@ -79,4 +82,26 @@ func (hs *handshakes) stop() (int, []error) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	return hs.checks, hs.failures
+}
+
+func issuerRoots(t *testing.T, ca *testca.CA) []byte {
+	t.Helper()
+	pem, err := ca.IssuerRootPEM(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem
+}
+
+// secondCA starts another Pebble, which validates through the same HAProxy,
+// and makes hotcert trust both CAs' listeners.
+func (e *env) secondCA(t *testing.T) *testca.CA {
+	t.Helper()
+	b, err := testca.Start(testca.Options{HTTPPort: e.lbs[0].HTTPPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	writeFile(t, filepath.Join(e.dir, "ca.pem"), string(e.ca.RootsPEM)+string(b.RootsPEM))
+	return b
 }
