@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"bytes"
+	"context"
+	"crypto"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -153,4 +156,24 @@ func (f *failedLines) Write(p []byte) (int, error) {
 		f.n.Add(1)
 	}
 	return len(p), nil
+}
+
+// refusingIssuer refuses every revocation, as a CA does for another CA's
+// certificate.
+type refusingIssuer struct{ *fakeIssuer }
+
+func (refusingIssuer) Revoke(context.Context, []byte, crypto.Signer, int) error {
+	return errors.New("unauthorized: certificate not found")
+}
+
+// TestRevokeNamesTheIssuingDirectory: a certificate that another directory
+// issued cannot be revoked at the new one, and the error says why.
+func TestRevokeNamesTheIssuingDirectory(t *testing.T) {
+	rec, _ := validRecord(t, cert("shop", "shop.example.com"), time.Now())
+	rec.Directory = dirA
+	d := New(Options{Issuer: refusingIssuer{&fakeIssuer{tb: t}}, Store: newFakeStore(rec), Directory: dirB})
+	err := d.Revoke(context.Background(), "shop", 1)
+	if want := "(it was issued by " + dirA + ", and acme.directory now names " + dirB + ")"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to contain %q", err, want)
+	}
 }
