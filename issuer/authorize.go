@@ -63,7 +63,7 @@ func (c *Client) authorize(ctx context.Context, req Request, urls []string) erro
 	}
 	for _, p := range pending {
 		if err := c.waitAuthz(ctx, req, p); err != nil {
-			return c.diagnose(ctx, req, p, err)
+			return c.diagnose(ctx, p, err)
 		}
 	}
 	return nil

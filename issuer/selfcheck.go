@@ -73,7 +73,7 @@ var diagnosedProblems = map[string]bool{
 // diagnose adds to a failed http-01 validation what the self-check sees now,
 // while the answer is still presented: the route the CA found broken may have
 // broken since the check before it, or the CA reached another host.
-func (c *Client) diagnose(ctx context.Context, req Request, p pendingAuthz, err error) error {
+func (c *Client) diagnose(ctx context.Context, p pendingAuthz, err error) error {
 	var e *Error
 	if c.opts.SelfCheck == nil || p.typ != http01 || !errors.As(err, &e) || !diagnosedProblems[e.Problem] || ctx.Err() != nil {
 		return err
