@@ -37,6 +37,9 @@ func TestSelfCheckCatchesAMissingRoute(t *testing.T) {
 	if !strings.Contains(failed.LastError, want) || !strings.Contains(failed.LastError, "the ACME route is missing") {
 		t.Fatalf("last_error %q, want it to contain %q and name the missing route", failed.LastError, want)
 	}
+	if out, errOut, code := runBin(t, "status", "-o", "json", "--config", e.cfgPath); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("hotcert status -o json: exit %d, stdout lacks %q:\n%s%s", code, want, out, errOut)
+	}
 	// The route is checked with a token of hotcert's own before the order:
 	// the CA saw neither an order nor a validation.
 	if n, o := e.ca.Challenges(), e.ca.Orders(); n != 0 || o != 0 {
