@@ -27,7 +27,10 @@ type Config struct {
 
 // ACME configures the CA and the account.
 type ACME struct {
-	Directory   string `yaml:"directory"`    // default Let's Encrypt production; https, or http on loopback only
+	// Directory is the CA's directory URL, or a shorthand that ParseConfig
+	// expands (see DirectoryShorthands); default Let's Encrypt production;
+	// https, or http on loopback only.
+	Directory   string `yaml:"directory"`
 	Email       string `yaml:"email"`        // optional contact
 	AcceptTerms bool   `yaml:"accept_terms"` // must be true: registration refuses without it
 	AccountKey  string `yaml:"account_key"`  // optional PEM file; generated and stored when empty
@@ -83,6 +86,9 @@ func (h HAProxy) FilePerm() os.FileMode {
 type Challenge struct {
 	HTTP01Listen string `yaml:"http01_listen"` // default 127.0.0.1:8402
 	HAProxyMap   string `yaml:"haproxy_map"`   // optional: also answer through this HAProxy map
+	// SelfCheck is HAProxy's HTTP frontend (http://host:port). When set,
+	// every token is fetched through it before the CA is asked to validate.
+	SelfCheck string `yaml:"self_check"`
 }
 
 // DNS configures dns-01 through RFC 2136 dynamic updates with TSIG.
@@ -176,6 +182,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 
 func (c *Config) applyDefaults() {
 	setDefault(&c.ACME.Directory, DefaultDirectory)
+	c.ACME.Directory = expandDirectory(c.ACME.Directory)
 	setDefault(&c.StateDir, DefaultStateDir)
 	setDefault(&c.DomainsFile, DefaultDomainsFile)
 	setDefault(&c.Challenge.HTTP01Listen, DefaultHTTP01Listen)

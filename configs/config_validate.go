@@ -3,7 +3,6 @@ package configs
 import (
 	"encoding/base64"
 	"net"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -28,6 +27,9 @@ func (c *Config) Validate() error {
 	if c.Challenge.HAProxyMap != "" {
 		checkAbsPath(r, "challenge.haproxy_map", c.Challenge.HAProxyMap)
 	}
+	if c.Challenge.SelfCheck != "" {
+		checkSelfCheck(r, "challenge.self_check", c.Challenge.SelfCheck)
+	}
 	checkHostPort(r, "admin.listen", c.Admin.Listen)
 	c.DNS.validate(r)
 	if l := c.Safety.RemovalLimit; l != nil && *l < 0 {
@@ -41,6 +43,7 @@ func (c *Config) Validate() error {
 
 func (a *ACME) validate(r *reporter) {
 	checkDirectory(r, "acme.directory", a.Directory)
+	a.checkEAB(r)
 	if !a.AcceptTerms {
 		r.add("acme.accept_terms", "must be true: the CA refuses to register an account without agreeing to its terms of service")
 	}
@@ -68,18 +71,6 @@ func (e *EAB) validate(r *reporter) {
 		r.add("acme.eab.key_id", "required when acme.eab.hmac_key_file is set")
 	case e.HMACKey != "" && !IsBase64URL(e.HMACKey):
 		r.add("acme.eab.hmac_key", "must be base64url, as the CA shows it")
-	}
-}
-
-func checkDirectory(r *reporter, field, s string) {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || u.Host == "":
-		r.add(field, "%q is not an absolute URL", s)
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		r.add(field, "must use https; http is allowed only for a loopback host, not %q", u.Hostname())
-	case u.Scheme != "https" && u.Scheme != "http":
-		r.add(field, "must be an https URL, not %s", u.Scheme)
 	}
 }
 

@@ -114,6 +114,10 @@ func TestExamplesAreValid(t *testing.T) {
 	if c.HAProxy[0].CrtList != "/etc/haproxy/hotcert/certs.list" || !c.ACME.AcceptTerms {
 		t.Errorf("example config read wrongly: %+v", c)
 	}
+	// The example starts on staging, and checks HAProxy's route before the CA does.
+	if c.ACME.Directory != "https://acme-staging-v02.api.letsencrypt.org/directory" || c.Challenge.SelfCheck != "http://127.0.0.1:80" {
+		t.Errorf("example directory %q, self_check %q", c.ACME.Directory, c.Challenge.SelfCheck)
+	}
 	d, err := LoadDomains("examples/domains.yaml")
 	if err != nil {
 		t.Fatalf("examples/domains.yaml: %v", err)

@@ -76,7 +76,7 @@ func (d *Daemon) claimFor(ctx context.Context, j job) (put func(*store.Record) e
 	} else {
 		d.memo.remember(fresh)
 	}
-	dec := decide(j.cert, d.withARIDue(fresh), nil, d.opt.Now())
+	dec := decide(j.cert, d.withARIDue(fresh), nil, d.opt.Directory, d.opt.Now())
 	if dec.Action != j.action && !(j.action == actRenew && dec.Action == actIssue) {
 		cl.Release()
 		return nil, nil, true, nil

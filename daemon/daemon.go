@@ -81,6 +81,9 @@ type Options struct {
 	// may take out of HAProxy before the removals are held for
 	// ConfirmRemovals (safety.removal_limit); 0 means no limit.
 	RemovalLimit int
+	// Directory is the CA's directory URL that orders go to. A certificate
+	// another directory issued is ordered again from this one.
+	Directory string
 }
 
 // Daemon owns the desired set and the queue.
@@ -354,6 +357,9 @@ func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 		// caFailedLocked; the record keeps the error for status.
 		log.Debug("failed", "reason", j.reason, "err", err)
 		d.caFailedLocked(j.cert.Name, err, now)
+		d.kickLocked()
+	case errors.As(err, &recorded) && recorded.again:
+		log.Debug("failed again", "reason", j.reason, "err", err)
 		d.kickLocked()
 	case errors.As(err, &recorded):
 		log.Error("failed", "reason", j.reason, "err", err)

@@ -94,7 +94,12 @@ func isInstanceWide(err error) bool {
 }
 
 // recordedError is an order failure whose backoff the store already holds.
-type recordedError struct{ err error }
+// again: a self-check failed as the last attempt did, which the log heard
+// of then; its short backoff would otherwise log it four times an hour.
+type recordedError struct {
+	err   error
+	again bool
+}
 
 func (e *recordedError) Error() string { return e.err.Error() }
 func (e *recordedError) Unwrap() error { return e.err }

@@ -68,7 +68,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 // information request, and held back while the cluster's store is away or
 // the certificate's last action failed locally.
 func (d *Daemon) decideNow(c configs.Certificate, rec *store.Record, srv served, shared error, now time.Time) decision {
-	dec := waitForCluster(decide(c, d.withARIDue(rec), srv, now), shared, now)
+	dec := waitForCluster(decide(c, d.withARIDue(rec), srv, d.opt.Directory, now), shared, now)
 	return d.held(c.Name, func() string { return specOf(c) }, dec, now)
 }
 

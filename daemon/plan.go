@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
@@ -64,9 +65,9 @@ func bundleNames(c configs.Certificate) map[string]string {
 }
 
 // decide is a pure function of the desired certificate, what the store
-// holds, what the HAProxy instances serve, and the time. The checks run in
-// order and the first that applies wins.
-func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time) decision {
+// holds, what the HAProxy instances serve, the CA's directory orders go to,
+// and the time. The checks run in order and the first that applies wins.
+func decide(c configs.Certificate, rec *store.Record, srv served, dir string, now time.Time) decision {
 	if rec == nil {
 		return decision{Action: actIssue, Reason: "new certificate"}
 	}
@@ -81,8 +82,16 @@ func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time)
 		}
 		return d
 	}
+	if len(rec.Bundles) == 0 {
+		// Never issued: rec.Domains is still empty, which is no change of names.
+		return decision{Action: actIssue, Reason: firstOrderReason(c, rec)}
+	}
 	if !slices.Equal(rec.Domains, c.Domains) {
 		return decision{Action: actIssue, Reason: "names changed"}
+	}
+	if moved(rec, dir) {
+		// Each bundle stays served until its replacement from dir is.
+		return decision{Action: actRenew, Reason: "issued by " + rec.Directory + ", now " + dir}
 	}
 	for _, kt := range c.KeyTypes {
 		if _, ok := rec.Bundles[string(kt)]; !ok {
@@ -94,6 +103,15 @@ func decide(c configs.Certificate, rec *store.Record, srv served, now time.Time)
 	}
 	renewAt, why := nextRenewal(rec)
 	if !now.Before(renewAt) {
+		return decision{Action: actRenew, Reason: why}
+	}
+	if len(rec.Pending) > 0 && rec.Spec == specOf(c) {
+		// A move to another directory that failed half-way: the bundles
+		// still to come are current but from the old CA.
+		why := "the last order has still to issue " + strings.Join(rec.Pending, ", ")
+		if rec.MovedFrom != "" {
+			why += ", issued by " + rec.MovedFrom + ", from " + rec.Directory
+		}
 		return decision{Action: actRenew, Reason: why}
 	}
 	if !rec.ARICheckAt.After(now) {
@@ -121,6 +139,22 @@ func failedSpec(c configs.Certificate, rec *store.Record, now time.Time) (decisi
 		return decision{Action: actNone, Reason: "backing off after a failure", Wake: rec.NextAttempt}, true
 	}
 	return decision{}, false
+}
+
+// firstOrderReason explains the order of a certificate that was never
+// issued: a new one, or one whose earlier orders failed.
+func firstOrderReason(c configs.Certificate, rec *store.Record) string {
+	if rec.Attempts == 0 || rec.Spec != specOf(c) {
+		return "new certificate"
+	}
+	return fmt.Sprintf("new certificate, attempt %d after a failure", rec.Attempts+1)
+}
+
+// moved reports a record issued by another directory than dir, the one
+// orders go to now. Records written before hotcert remembered directories
+// have none: they count as dir's, so an upgrade orders nothing.
+func moved(rec *store.Record, dir string) bool {
+	return dir != "" && rec.Directory != "" && rec.Directory != dir
 }
 
 // nextRenewal is the earliest renewal time over the record's bundles.

@@ -31,6 +31,7 @@ func TestDecide(t *testing.T) {
 		c      configs.Certificate
 		rec    *store.Record
 		srv    served
+		dir    string // the directory orders go to
 		now    time.Time
 		action action
 		reason string // a part of the reason
@@ -61,6 +62,23 @@ func TestDecide(t *testing.T) {
 			rec: with(func(r *store.Record) { r.Attempts, r.Permanent, r.Spec = 1, true, specOf(c) })},
 		{name: "names changed", c: cert("shop", "shop.example.test", "new.example.test"), rec: base, srv: serving, now: now,
 			action: actIssue, reason: "names changed"},
+		{name: "never issued, backoff over: not a change of names", c: c, srv: serving, now: now,
+			action: actIssue, reason: "new certificate, attempt 3 after a failure",
+			rec: &store.Record{Name: "shop", Attempts: 2, Spec: specOf(c), NextAttempt: now.Add(-time.Second), Bundles: map[string]store.Bundle{}}},
+		{name: "never issued, then edited", c: cert("shop", "shop.example.test"), srv: serving, now: now, action: actIssue, reason: "new certificate",
+			rec: &store.Record{Name: "shop", Attempts: 2, Spec: specOf(c), NextAttempt: now.Add(time.Hour), Bundles: map[string]store.Bundle{}}},
+		{name: "issued by another directory", c: c, srv: serving, dir: "https://b.test/dir", now: now, action: actRenew,
+			reason: "issued by https://a.test/dir, now https://b.test/dir",
+			rec:    with(func(r *store.Record) { r.Directory = "https://a.test/dir" })},
+		{name: "written before directories were kept", c: c, rec: base, srv: serving, dir: "https://b.test/dir", now: now,
+			action: actNone, wake: base.ARICheckAt},
+		{name: "a move that failed half-way goes on after its backoff", srv: serving, dir: "https://b.test/dir", now: now,
+			c: configs.Certificate{Name: "shop", Domains: c.Domains, KeyTypes: []configs.KeyType{"ecdsa-p256"}}, action: actRenew,
+			reason: "the last order has still to issue ecdsa-p256",
+			rec: with(func(r *store.Record) {
+				r.Directory, r.Pending, r.Attempts, r.Spec = "https://b.test/dir", []string{"ecdsa-p256"}, 1, specOf(c)
+				r.NextAttempt = now.Add(-time.Second)
+			})},
 		{name: "key type added", c: configs.Certificate{Name: "shop", Domains: c.Domains, KeyTypes: []configs.KeyType{"ecdsa-p256", "rsa2048"}},
 			rec: base, srv: serving, now: now, action: actIssue, reason: "no bundle for key type rsa2048"},
 		{name: "renewal due", c: c, rec: base, srv: serving, now: renewAt, action: actRenew, reason: "a third of the lifetime left"},
@@ -87,7 +105,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := decide(tc.c, tc.rec, tc.srv, tc.now)
+			got := decide(tc.c, tc.rec, tc.srv, tc.dir, tc.now)
 			if got.Action != tc.action {
 				t.Fatalf("action = %v (%q), want %v", got.Action, got.Reason, tc.action)
 			}
@@ -108,9 +126,9 @@ func TestDecideIsStable(t *testing.T) {
 	c := cert("shop", "shop.example.test")
 	rec, serial := validRecord(t, c, now)
 	srv := served{"lb1": {"shop": serial}}
-	first := decide(c, rec, srv, now)
+	first := decide(c, rec, srv, "", now)
 	for range 3 {
-		if again := decide(c, rec.Clone(), srv, now); again != first {
+		if again := decide(c, rec.Clone(), srv, "", now); again != first {
 			t.Fatalf("decision changed: %+v then %+v", first, again)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/store"
@@ -45,6 +46,10 @@ func (d *Daemon) Revoke(ctx context.Context, name string, reason int) error {
 			continue
 		}
 		if err := d.opt.Issuer.Revoke(ctx, leaf.Raw, key, reason); err != nil {
+			if by := issuedBy(rec, kt); by != "" && by != d.opt.Directory && d.opt.Directory != "" {
+				// Only the CA that issued a certificate can revoke it.
+				err = fmt.Errorf("%w (it was issued by %s, and acme.directory now names %s)", err, by, d.opt.Directory)
+			}
 			errs = append(errs, fmt.Errorf("revoke %s (%s, serial %x): %w", name, kt, leaf.SerialNumber, err))
 			continue
 		}
@@ -57,4 +62,13 @@ func (d *Daemon) Revoke(ctx context.Context, name string, reason int) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// issuedBy is the directory that issued rec's bundle of key type kt, "" when
+// the record is older than hotcert's keeping it.
+func issuedBy(rec *store.Record, kt string) string {
+	if rec.MovedFrom != "" && slices.Contains(rec.Pending, kt) {
+		return rec.MovedFrom
+	}
+	return rec.Directory
 }

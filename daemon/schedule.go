@@ -28,6 +28,9 @@ func renewAt(notBefore, notAfter time.Time, ari *issuer.Window, rnd float64) tim
 const (
 	backoffBase = time.Minute
 	backoffMax  = 6 * time.Hour
+	// localMax caps the backoff of a failed self-check, a fault in the
+	// local setup that costs the CA nothing to retry.
+	localMax = 15 * time.Minute
 )
 
 // orderBackoff is the wait after n consecutive failed orders (n >= 1): 1m, 2m, 4m, ... capped at 6h.
@@ -43,4 +46,10 @@ func orderBackoff(n int) time.Duration {
 		}
 	}
 	return d
+}
+
+// localBackoff is the wait after n consecutive failed orders whose last
+// failed the self-check: 1m, 2m, 4m, 8m, then 15m.
+func localBackoff(n int) time.Duration {
+	return min(orderBackoff(n), localMax)
 }

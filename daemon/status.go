@@ -54,7 +54,8 @@ type CertStatus struct {
 	Attempts    int               `json:"attempts"`
 	NextAttempt time.Time         `json:"next_attempt,omitzero"`
 	LastError   string            `json:"last_error,omitempty"`
-	Loaded      map[string]string `json:"loaded"` // haproxy -> serial (hex), "" when absent
+	Directory   string            `json:"directory,omitempty"` // the ACME directory of the CA that issues it
+	Loaded      map[string]string `json:"loaded"`              // haproxy -> serial (hex), "" when absent
 	PushErrors  map[string]string `json:"push_errors,omitempty"`
 }
 
@@ -158,6 +159,7 @@ func servesCurrent(c configs.Certificate, rec *store.Record, srv served) bool {
 // noteRecord fills in what the store holds and returns the stored serial.
 func (d *Daemon) noteRecord(s *CertStatus, c configs.Certificate, rec *store.Record) (serial *big.Int) {
 	s.Attempts, s.LastError, s.NextAttempt = rec.Attempts, rec.LastError, rec.NextAttempt
+	s.Directory = rec.Directory
 	if b, ok := rec.Bundles[string(c.KeyTypes[0])]; ok {
 		if leaf, err := leafOf(b); err == nil {
 			s.NotBefore, s.NotAfter, s.Serial = leaf.NotBefore, leaf.NotAfter, leaf.SerialNumber.Text(16)

@@ -63,14 +63,23 @@ func (d *Daemon) order(ctx context.Context, j job, put func(*store.Record) error
 		return err
 	}
 	began := d.opt.Now()
+	moving := moved(rec, d.opt.Directory)
 	need := neededKeyTypes(c, rec, j, began)
-	if rec.Spec == specOf(c) && len(rec.Pending) > 0 {
+	switch {
+	case moving:
+		need = c.KeyTypes // every bundle comes from the new CA
+	case rec.Spec == specOf(c) && len(rec.Pending) > 0:
 		need = make([]configs.KeyType, 0, len(rec.Pending)) // not need[:0]: it may be c's own slice
 		for _, kt := range rec.Pending {
 			need = append(need, configs.KeyType(kt))
 		}
 	}
-	rec.Ordering, rec.LastAttempt, rec.Spec = true, began, specOf(c)
+	if moving {
+		rec.MovedFrom = rec.Directory
+	}
+	// The directory is the record's from now on: Pending lists what it has
+	// still to issue, so a move that fails half-way is finished, not begun again.
+	rec.Ordering, rec.LastAttempt, rec.Spec, rec.Directory = true, began, specOf(c), d.opt.Directory
 	rec.Pending = make([]string, len(need))
 	for i, kt := range need {
 		rec.Pending[i] = string(kt)
@@ -78,7 +87,8 @@ func (d *Daemon) order(ctx context.Context, j job, put func(*store.Record) error
 	if err := put(rec); err != nil {
 		return err
 	}
-	if err := d.issueAll(ctx, c, need, rec, put); err != nil {
+	// A bundle of another CA is no renewal's predecessor at this one.
+	if err := d.issueAll(ctx, c, need, rec, rec.MovedFrom == "", put); err != nil {
 		if ctx.Err() != nil {
 			// Shutdown abandons orders. The record keeps ordering=true, so
 			// the next start counts it as interrupted rather than as a CA
@@ -125,11 +135,12 @@ func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Ti
 
 // issueAll orders each key type in turn and saves each bundle as it comes.
 // A definition whose names changed starts its bundles afresh: a record's
-// bundles all carry the record's names.
-func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record, put func(*store.Record) error) error {
+// bundles all carry the record's names. link names the bundle an order
+// replaces, which only the CA that issued it knows.
+func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record, link bool, put func(*store.Record) error) error {
 	for _, kt := range kts {
 		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: kt, Challenge: c.Challenge}
-		if old, ok := rec.Bundles[string(kt)]; ok && slices.Equal(rec.Domains, c.Domains) {
+		if old, ok := rec.Bundles[string(kt)]; ok && link && slices.Equal(rec.Domains, c.Domains) {
 			// A renewal names what it replaces (ARI): Let's Encrypt exempts
 			// such orders from its new-order rate limits.
 			req.Replaces, _ = leafOf(old)
@@ -173,6 +184,7 @@ func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record) {
 		rec.KeyTypes[i] = string(kt)
 	}
 	rec.Ordering, rec.Attempts, rec.LastError, rec.Permanent = false, 0, "", false
+	rec.MovedFrom = ""
 	rec.CAUnavailable = false
 	rec.NextAttempt = time.Time{}
 	// A new certificate has a new renewal window: ask the CA about it soon,
@@ -186,6 +198,7 @@ func (d *Daemon) succeeded(c configs.Certificate, rec *store.Record) {
 // restart does not reset it.
 func (d *Daemon) failed(rec *store.Record, err error, put func(*store.Record) error) error {
 	now := d.opt.Now()
+	again := issuer.IsLocal(err) && rec.LastError == err.Error()
 	rec.Ordering = false
 	rec.Attempts++
 	rec.LastError = err.Error()
@@ -195,7 +208,14 @@ func (d *Daemon) failed(rec *store.Record, err error, put func(*store.Record) er
 	if ra, ok := issuer.RetryAfter(err); ok && ra > wait {
 		wait = ra
 	}
-	if rec.Permanent {
+	switch {
+	case issuer.IsLocal(err):
+		// HAProxy's routing, as the self-check found it: a fix is usually
+		// under way, and the next attempt checks again before the CA
+		// validates anything, so trying soon costs the CA nothing.
+		rec.Permanent = false
+		wait = localBackoff(rec.Attempts)
+	case rec.Permanent:
 		wait = max(wait, permanentRetry)
 	}
 	rec.NextAttempt = now.Add(wait)
@@ -203,13 +223,16 @@ func (d *Daemon) failed(rec *store.Record, err error, put func(*store.Record) er
 	if perr := put(rec); perr != nil {
 		return errors.Join(err, perr) // not recorded: held back as a local fault
 	}
-	return &recordedError{fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err)}
+	return &recordedError{err: fmt.Errorf("order %s (attempt %d, next %s): %w", rec.Name, rec.Attempts, rec.NextAttempt.Format(time.RFC3339), err), again: again}
 }
 
 func problemOf(err error) string {
 	var ie *issuer.Error
-	if errors.As(err, &ie) && ie.Problem != "" {
+	switch {
+	case errors.As(err, &ie) && ie.Problem != "":
 		return ie.Problem
+	case issuer.IsLocal(err):
+		return "self-check"
 	}
 	return "other"
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/lab"
 	"github.com/hotcert/hotcert/internal/testca"
 )
 
@@ -83,6 +84,8 @@ type env struct {
 type envOptions struct {
 	instances int
 	ca        testca.Options
+	// noACMERoute leaves the ACME route out of every HAProxy's HTTP frontend.
+	noACMERoute bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -92,7 +95,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e := &env{t: t, dir: t.TempDir(), challenge: freePort(t), admin: freePort(t)}
 	for range o.instances {
-		e.lbs = append(e.lbs, startHAProxy(t, e.challenge))
+		e.lbs = append(e.lbs, startHAProxyWith(t, lab.Options{
+			Challenge: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.challenge)), NoACMERoute: o.noACMERoute}))
 	}
 	o.ca.HTTPPort = e.lbs[0].HTTPPort
 	ca, err := testca.Start(o.ca)

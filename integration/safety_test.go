@@ -113,22 +113,22 @@ func TestEmptiedDomainsFileRemovesNothing(t *testing.T) {
 	}
 }
 
-// handshakes polls what HAProxy serves for sni until stop is closed.
-type handshakes struct {
+// sniPoll polls what HAProxy serves for sni until stop is closed.
+type sniPoll struct {
 	mu      sync.Mutex
 	serials []string // in order, each change once
 	count   int
 	bad     []string // handshakes that got no certificate for the name
 }
 
-func (hs *handshakes) done() int {
+func (hs *sniPoll) done() int {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	return hs.count
 }
 
-func pollHandshakes(h *haproxy, sni string, stop <-chan struct{}) (*handshakes, *sync.WaitGroup) {
-	hs := &handshakes{}
+func pollHandshakes(h *haproxy, sni string, stop <-chan struct{}) (*sniPoll, *sync.WaitGroup) {
+	hs := &sniPoll{}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {

@@ -17,7 +17,9 @@ type pendingAuthz struct {
 	token  string
 	typ    string // http-01 or dns-01
 	value  string // dns-01: the TXT record's value
-	chal   *acme.Challenge
+	// keyAuth is http-01's answer, which a self-check expects to read back.
+	keyAuth string
+	chal    *acme.Challenge
 	// presented: the solver was asked to publish the answer, so it must be withdrawn.
 	presented bool
 }
@@ -51,6 +53,9 @@ func (c *Client) authorize(ctx context.Context, req Request, urls []string) erro
 	if err := c.propagate(ctx, req, pending); err != nil {
 		return err
 	}
+	if err := c.selfCheck(ctx, req, pending); err != nil {
+		return err
+	}
 	for _, p := range pending {
 		if _, err := c.acme.Accept(ctx, p.chal); err != nil {
 			return c.fail("accept challenge", req, p.domain, err)
@@ -58,7 +63,7 @@ func (c *Client) authorize(ctx context.Context, req Request, urls []string) erro
 	}
 	for _, p := range pending {
 		if err := c.waitAuthz(ctx, req, p); err != nil {
-			return err
+			return c.diagnose(ctx, p, err)
 		}
 	}
 	return nil

@@ -39,6 +39,7 @@ type Options struct {
 	HTTPClient   *http.Client // nil → default; carries the ca_roots trust
 	HTTPSolver   HTTPSolver   // http-01
 	DNSSolver    DNSSolver    // dns-01; nil → dns-01 requests fail permanently
+	SelfCheck    SelfChecker  // nil → http-01 answers go to the CA unchecked
 	Logger       *slog.Logger // nil → discard
 	Now          func() time.Time
 	PollInterval time.Duration // default 100ms

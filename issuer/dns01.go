@@ -61,7 +61,7 @@ func (c *Client) present(ctx context.Context, req Request, p *pendingAuthz) erro
 		if kerr != nil {
 			return &Error{Cert: req.Name, Domain: p.domain, op: "authorize", Err: kerr}
 		}
-		p.presented = true
+		p.presented, p.keyAuth = true, keyAuth
 		err = c.opts.HTTPSolver.Present(ctx, p.token, keyAuth)
 	}
 	return solverErr("present "+p.typ, req, p.domain, err)

@@ -55,8 +55,15 @@ type Error struct {
 	// Unavailable: the CA did not answer, or answered with a server error;
 	// nothing is known against the request itself.
 	Unavailable bool
-	RetryAfter  time.Duration
-	Err         error
+	// Local: the fault is in this host's own setup, as the self-check
+	// through HAProxy found it (challenge.self_check); it is usually being
+	// fixed, so it is retried soon.
+	Local bool
+	// Diagnosis is what the self-check found after the CA refused an
+	// http-01 validation.
+	Diagnosis  string
+	RetryAfter time.Duration
+	Err        error
 
 	op string // what failed, e.g. "order", "authorize"
 }
@@ -85,6 +92,9 @@ func (e *Error) Error() string {
 	default:
 		b.WriteString("failed")
 	}
+	if e.Diagnosis != "" {
+		b.WriteString("; self-check: " + e.Diagnosis)
+	}
 	return b.String()
 }
 
@@ -104,6 +114,13 @@ func IsPermanent(err error) bool {
 func IsUnavailable(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Unavailable
+}
+
+// IsLocal reports a fault in this host's own setup, found by the self-check
+// (see Error.Local).
+func IsLocal(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Local
 }
 
 // RetryAfter returns the wait the CA asked for, if it asked.

@@ -57,6 +57,9 @@ func (c *Client) Issue(ctx context.Context, req Request) (*Bundle, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OrderTimeout)
 	defer cancel()
+	if err := c.probe(ctx, req); err != nil {
+		return nil, err
+	}
 	start := c.opts.Now()
 	log := c.log.With("cert", req.Name)
 

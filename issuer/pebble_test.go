@@ -33,6 +33,8 @@ type env struct {
 	ca        *testca.CA
 	responder *http01.Responder
 	hits      chan string
+	// frontend is the responder's URL, where the CA's validations arrive.
+	frontend string
 }
 
 func startEnv(t testing.TB, opts testca.Options) *env {
@@ -49,7 +51,7 @@ func startEnv(t testing.TB, opts testca.Options) *env {
 	}
 	t.Cleanup(func() { ca.Close() })
 	r := http01.New(nil)
-	e := &env{ca: ca, responder: r, hits: make(chan string, 1024)}
+	e := &env{ca: ca, responder: r, hits: make(chan string, 1024), frontend: "http://" + ln.Addr().String()}
 	r.OnRequest(func(res string) {
 		select {
 		case e.hits <- res:

@@ -72,6 +72,13 @@ type Record struct {
 	// Spec identifies the definition (names, key types, key file) that the
 	// last attempt was for; backoff and refusals apply only to it.
 	Spec string `json:"spec,omitempty"`
+	// Directory is the ACME directory URL of the CA that issues the
+	// record's bundles, set when an order begins. Empty in records written
+	// before hotcert kept it: they count as the current directory's.
+	Directory string `json:"directory,omitempty"`
+	// MovedFrom is the directory that issued the bundles still Pending
+	// while a change of acme.directory replaces them; empty otherwise.
+	MovedFrom string `json:"moved_from,omitempty"`
 	// Pending are the key types the last order of Spec has still to issue.
 	// Each bundle is saved as soon as it is issued, so a retry orders only
 	// these: a dual certificate whose second half fails does not order its

@@ -36,6 +36,7 @@ state_dir: state
 domains_file: domains.yaml
 challenge:
   http01_listen: %s
+  self_check: http://%s      # this node's HAProxy HTTP frontend
 admin:
   listen: %s
 haproxy:
@@ -43,7 +44,8 @@ haproxy:
     socket: %s
     cert_dir: %s
     crt_list: %s
-%s`, ca.DirectoryURL, hostPort(n.addr, challengePort), hostPort(n.addr, adminPort), n.name, n.h.Socket, n.h.CertDir, n.h.CrtList, cluster),
+%s`, ca.DirectoryURL, hostPort(n.addr, challengePort), hostPort(n.h.Addr, n.h.HTTPPort), hostPort(n.addr, adminPort),
+			n.name, n.h.Socket, n.h.CertDir, n.h.CrtList, cluster),
 		domains: domainsYAML(),
 	}
 	for p, c := range files {

@@ -20,10 +20,10 @@ import (
 // retrying while the CA is unreachable; a refusal that retrying cannot fix
 // (terms not accepted, EAB missing, unknown profile) stops hotcert. A key
 // rollover left unsettled is settled first.
-func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *http.Client, solver issuer.HTTPSolver, log *slog.Logger) (*issuer.Client, error) {
+func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *http.Client, solver issuer.HTTPSolver, check issuer.SelfChecker, log *slog.Logger) (*issuer.Client, error) {
 	opts := issuer.Options{
 		DirectoryURL: cfg.ACME.Directory, Email: cfg.ACME.Email, AcceptTerms: cfg.ACME.AcceptTerms,
-		Profile: cfg.ACME.Profile, HTTPClient: hc, HTTPSolver: solver, Logger: log.With("component", "issuer"),
+		Profile: cfg.ACME.Profile, HTTPClient: hc, HTTPSolver: solver, SelfCheck: check, Logger: log.With("component", "issuer"),
 	}
 	if cfg.ACME.EAB.KeyID != "" {
 		opts.EAB = &issuer.EAB{KeyID: cfg.ACME.EAB.KeyID, HMACKey: cfg.ACME.EAB.HMACKey}

@@ -45,10 +45,10 @@ func startAdmin(cfg *configs.Config, d *daemon.Daemon, m *admin.Metrics, view ad
 // oneShotClients makes, for POST /v1/orders, an ACME client of the uploaded
 // account key that talks to the same CA, trusts the same roots and answers
 // http-01 through the same responder as the daemon's own.
-func oneShotClients(cfg *configs.Config, hc *http.Client, solver issuer.HTTPSolver, log *slog.Logger) func(crypto.Signer) admin.OrderClient {
+func oneShotClients(cfg *configs.Config, hc *http.Client, solver issuer.HTTPSolver, check issuer.SelfChecker, log *slog.Logger) func(crypto.Signer) admin.OrderClient {
 	opts := issuer.Options{
 		DirectoryURL: cfg.ACME.Directory, Email: cfg.ACME.Email, AcceptTerms: cfg.ACME.AcceptTerms,
-		Profile: cfg.ACME.Profile, HTTPClient: hc, HTTPSolver: solver, Logger: log.With("component", "oneshot"),
+		Profile: cfg.ACME.Profile, HTTPClient: hc, HTTPSolver: solver, SelfCheck: check, Logger: log.With("component", "oneshot"),
 	}
 	if cfg.ACME.EAB.KeyID != "" {
 		opts.EAB = &issuer.EAB{KeyID: cfg.ACME.EAB.KeyID, HMACKey: cfg.ACME.EAB.HMACKey}

@@ -81,7 +81,8 @@ func rolloverStoredKey(ctx context.Context, cfg *configs.Config, st *store.File,
 	if err != nil {
 		return "", err
 	}
-	if a, err := st.Account(); err == nil && a.URI != "" && bytes.Equal(a.KeyPEM, newPEM) {
+	// An account URL names an account at one CA only.
+	if a, err := st.Account(); err == nil && a.URI != "" && a.Directory == cfg.ACME.Directory && bytes.Equal(a.KeyPEM, newPEM) {
 		return a.URI, nil // an earlier rollover to this key, settled above
 	}
 	if err := st.SaveNextAccountKey(newPEM); err != nil {

@@ -164,7 +164,7 @@ func startAndOrder(t *testing.T, r *rolloverCA, cfg *configs.Config, st *store.F
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := newIssuer(ctx, cfg, st, hc, r.solver, slog.New(slog.DiscardHandler))
+	iss, err := newIssuer(ctx, cfg, st, hc, r.solver, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,11 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		// (Account keeps the local copy that newIssuer reads).
 		_, _ = opts.Store.(*cluster.Cluster).Account()
 	}
-	iss, err := newIssuer(ctx, cfg, st, hc, solver, log)
+	checker, err := selfCheck(cfg)
+	if err != nil {
+		return err
+	}
+	iss, err := newIssuer(ctx, cfg, st, hc, solver, checker, log)
 	if err != nil && ctx.Err() != nil {
 		return nil // SIGTERM while waiting for the CA is an ordinary stop
 	}
@@ -133,9 +137,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if opts.Cluster != nil {
 		shareAccount(opts.Store.(*cluster.Cluster), st, log)
 	}
-	opts.Issuer = iss
+	opts.Issuer, opts.Directory = iss, cfg.ACME.Directory
 	d := daemon.New(opts)
-	stopAdmin, err := startAdmin(cfg, d, metrics, view, oneShotClients(cfg, hc, solver, log), log)
+	stopAdmin, err := startAdmin(cfg, d, metrics, view, oneShotClients(cfg, hc, solver, checker, log), log)
 	if err != nil {
 		return err
 	}
@@ -247,6 +251,21 @@ func asHAProxies(f runtime.Fleet) []daemon.HAProxy {
 	}
 	return out
 }
+
+// selfCheck is the check of http-01 answers through HAProxy's frontend
+// (challenge.self_check), or nil when none is configured.
+func selfCheck(cfg *configs.Config) (issuer.SelfChecker, error) {
+	if cfg.Challenge.SelfCheck == "" {
+		return nil, nil // not a nil *http01.SelfCheck: the issuer tests for nil
+	}
+	s, err := http01.NewSelfCheck(cfg.Challenge.SelfCheck)
+	if err != nil {
+		return nil, fmt.Errorf("challenge.self_check: %w", err)
+	}
+	return s, nil
+}
+
+var _ issuer.SelfChecker = (*http01.SelfCheck)(nil)
 
 // acmeHTTPClient is the CA's HTTP client, trusting the system roots plus
 // the PEM file caRoots when there is one.

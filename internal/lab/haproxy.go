@@ -49,7 +49,9 @@ type HAProxy struct {
 	// zero. Loading 10,000 certificates on a busy machine takes longer.
 	StartTimeout time.Duration
 
-	proc proc
+	proc      proc
+	challenge string // hotcert's HTTP-01 listener, as Options.Challenge
+	noRoute   bool   // the HTTP frontend lacks the ACME route
 }
 
 // FindHAProxy returns the haproxy binary's path.
@@ -78,6 +80,9 @@ type Options struct {
 	// Challenge is hotcert's HTTP-01 listener (host:port) that the
 	// hotcert_acme backend sends /.well-known/acme-challenge/ to.
 	Challenge string
+	// NoACMERoute leaves the ACME route out of the HTTP frontend, the most
+	// common mistake of a first setup: challenges then get HAProxy's 503.
+	NoACMERoute bool
 }
 
 // NewHAProxy writes a config into dir (a placeholder default certificate as
@@ -96,7 +101,8 @@ func New(dir string, o Options) (*HAProxy, error) {
 	}
 	h := &HAProxy{Bin: bin, Dir: dir, Socket: filepath.Join(dir, "admin.sock"), CertDir: filepath.Join(dir, "certs"),
 		CrtList: filepath.Join(dir, "certs.list"), MapFile: filepath.Join(dir, "acme.map"), Config: filepath.Join(dir, "haproxy.cfg"),
-		Addr: cmp.Or(o.Addr, "127.0.0.1"), HTTPSPort: o.HTTPSPort, HTTPPort: o.HTTPPort}
+		Addr: cmp.Or(o.Addr, "127.0.0.1"), HTTPSPort: o.HTTPSPort, HTTPPort: o.HTTPPort,
+		challenge: o.Challenge, noRoute: o.NoACMERoute}
 	for _, p := range []*int{&h.HTTPSPort, &h.HTTPPort} {
 		if *p == 0 {
 			if *p, err = FreePortOn(h.Addr); err != nil {
@@ -111,19 +117,48 @@ func New(dir string, o Options) (*HAProxy, error) {
 	if err := writePlaceholder(def); err != nil {
 		return nil, err
 	}
-	files := map[string]string{h.CrtList: def + "\n", h.MapFile: "", h.Config: h.config(o.Challenge)}
+	files := map[string]string{h.CrtList: def + "\n", h.MapFile: ""}
 	for p, c := range files {
 		if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
 			return nil, err
 		}
 	}
-	if out, err := exec.Command(h.Bin, "-c", "-f", h.Config).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("haproxy -c: %w\n%s", err, out)
+	if err := h.writeConfig(); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
 
-func (h *HAProxy) config(challenge string) string {
+// SetACMERoute puts the ACME route into the HTTP frontend's config, or
+// takes it out; HAProxy applies it at its next start (Restart).
+func (h *HAProxy) SetACMERoute(on bool) error {
+	h.noRoute = !on
+	return h.writeConfig()
+}
+
+func (h *HAProxy) writeConfig() error {
+	if err := os.WriteFile(h.Config, []byte(h.config()), 0o600); err != nil {
+		return err
+	}
+	if out, err := exec.Command(h.Bin, "-c", "-f", h.Config).CombinedOutput(); err != nil {
+		return fmt.Errorf("haproxy -c: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// acmeRoute is what routes challenges: answers from the map, else hotcert.
+const acmeRoute = `    http-request return status 200 content-type text/plain lf-string "%%[path,field(-1,/),map(%[5]s)]" if { path_beg /.well-known/acme-challenge/ } { path,field(-1,/),map(%[5]s) -m found }
+    acl acme path_beg /.well-known/acme-challenge/
+    # As configs/examples/haproxy.cfg: every test's validation passes this redirect.
+    http-request redirect scheme https code 301 unless acme
+    use_backend hotcert_acme if acme
+`
+
+func (h *HAProxy) config() string {
+	route := acmeRoute
+	if h.noRoute {
+		route = "    # no ACME route: challenges get HAProxy's 503\n"
+	}
 	return fmt.Sprintf(`global
     stats socket %[1]s mode 600 level admin
     stats timeout 30s
@@ -139,14 +174,9 @@ frontend https
     http-request return status 200 content-type text/plain string "served by HAProxy"
 frontend http
     bind %[4]s
-    http-request return status 200 content-type text/plain lf-string "%%[path,field(-1,/),map(%[5]s)]" if { path_beg /.well-known/acme-challenge/ } { path,field(-1,/),map(%[5]s) -m found }
-    acl acme path_beg /.well-known/acme-challenge/
-    # As configs/examples/haproxy.cfg: every test's validation passes this redirect.
-    http-request redirect scheme https code 301 unless acme
-    use_backend hotcert_acme if acme
-backend hotcert_acme
+`+route+`backend hotcert_acme
     server hotcert %[6]s
-`, h.Socket, h.hostPort(h.HTTPSPort), h.CrtList, h.hostPort(h.HTTPPort), h.MapFile, challenge)
+`, h.Socket, h.hostPort(h.HTTPSPort), h.CrtList, h.hostPort(h.HTTPPort), h.MapFile, h.challenge)
 }
 
 func (h *HAProxy) hostPort(port int) string { return net.JoinHostPort(h.Addr, strconv.Itoa(port)) }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,7 @@ type CA struct {
 	client *http.Client
 	tls    *tls.Config
 	orders atomic.Int64
+	chals  atomic.Int64
 }
 
 // Profiles offered by the test CA, as in Pebble's own test configuration.
@@ -67,7 +69,10 @@ var profiles = map[string]ca.Profile{
 	"shortlived": {Description: "A short-lived cert profile", ValidityPeriod: 6 * 24 * 3600},
 }
 
-const newOrderPath = "/order-plz"
+const (
+	newOrderPath  = "/order-plz"
+	challengePath = "/chalZ/"
+)
 
 // Start runs Pebble and its DNS server on loopback ports chosen by the kernel.
 func Start(opts Options) (*CA, error) {
@@ -228,16 +233,29 @@ func serialize(next http.Handler) http.Handler {
 // Orders reports how many newOrder requests Pebble accepted.
 func (c *CA) Orders() int { return int(c.orders.Load()) }
 
+// Challenges reports how many POSTs to a challenge URL Pebble answered with
+// 200. A client posts to a challenge to have it validated (x/crypto's
+// Accept), so a client that never did leaves it at 0: the CA validated
+// nothing.
+func (c *CA) Challenges() int { return int(c.chals.Load()) }
+
 func (c *CA) countOrders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != newOrderPath {
+		var n *atomic.Int64
+		var ok int
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == newOrderPath:
+			n, ok = &c.orders, http.StatusCreated
+		case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, challengePath):
+			n, ok = &c.chals, http.StatusOK
+		default:
 			next.ServeHTTP(w, r)
 			return
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusCreated {
-			c.orders.Add(1)
+		if rec.status == ok {
+			n.Add(1)
 		}
 	})
 }
