@@ -58,10 +58,10 @@ func knownCAOf(directory string) (knownCA, bool) {
 // set: registration would fail at start-up, after the operator deployed.
 func (a *ACME) checkEAB(r *reporter) {
 	ca, ok := knownCAOf(a.Directory)
-	if !ok || !ca.eab || a.EAB.KeyID != "" || a.EAB.HMACKey != "" {
+	if !ok || !ca.eab || a.EAB.KeyID != "" || a.EAB.HMACKey != "" || a.EAB.HMACKeyFile != "" {
 		return
 	}
-	r.add("acme.eab", "%s registers accounts only with external account binding: set acme.eab.key_id and acme.eab.hmac_key (from %s)",
+	r.add("acme.eab", "%s registers accounts only with external account binding: set acme.eab.key_id and acme.eab.hmac_key_file (or hmac_key) (from %s)",
 		ca.name, ca.eabFrom)
 }
 
