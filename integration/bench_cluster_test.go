@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// The cluster benchmarks (issue 12) run the real binary, built without the
+// The cluster benchmarks run the real binary, built without the
 // race detector, in the cluster harness (cluster_env_test.go): one real
 // etcd 3.4, Pebble with PEBBLE_VA_NOSLEEP=1, and up to three nodes, each
 // beside its own HAProxy.
@@ -28,7 +28,7 @@ import (
 // every node's HAProxy serving each of them, checked by a TLS handshake
 // with SNI on each load balancer, with one serial per certificate across
 // the nodes. nodes=1 is one hotcert alone (no cluster: section), as before
-// issue 12; nodes=1-etcd is one node in a cluster of one, to tell etcd's
+// before clusters existed; nodes=1-etcd is one node in a cluster of one, to tell etcd's
 // share from the other nodes'; nodes=3 is the cluster. Names resolve, for
 // Pebble, to the nodes in turn, so validations go through every load
 // balancer. The watcher's 200 ms debounce is included.

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// The cluster tests (issue 12) run the real binary as three nodes, each
+// The cluster tests run the real binary as three nodes, each
 // beside its own real HAProxy on 127.0.0.2, 127.0.0.3 and 127.0.0.4, all
 // on one real etcd, with Pebble resolving each name to one chosen load
 // balancer. clusterEnv (cluster_env_test.go) is their world.

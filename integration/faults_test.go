@@ -12,7 +12,7 @@ import (
 	"github.com/hotcert/hotcert/internal/lab"
 )
 
-// Bounds of issue 10.
+// Bounds of the behaviour under lasting faults.
 const (
 	faultHold     = 25 * time.Second // long enough for one whole window
 	faultWindow   = 20 * time.Second
@@ -58,7 +58,7 @@ func caFault(t *testing.T, name string, ca *caProxy, mode int32) fault {
 //   - the CA answering 500 to every request;
 //   - the CA closing every connection.
 //
-// Throughout, it checks issue 10's invariants:
+// Throughout, it checks the invariants of behaviour under faults:
 //
 //   - over any 20 s window inside a fault, hotcert uses under 10% of a core
 //     and writes at most one log line a second (info level and above);
