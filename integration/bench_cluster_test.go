@@ -27,7 +27,7 @@ import (
 // running node's domains file rewritten with 1 or 50 new certificates) to
 // every node's HAProxy serving each of them, checked by a TLS handshake
 // with SNI on each load balancer, with one serial per certificate across
-// the nodes. nodes=1 is one hotcert alone (no cluster: section), as before
+// the nodes. nodes=1 is one hotcert alone (no cluster: section), as
 // before clusters existed; nodes=1-etcd is one node in a cluster of one, to tell etcd's
 // share from the other nodes'; nodes=3 is the cluster. Names resolve, for
 // Pebble, to the nodes in turn, so validations go through every load
