@@ -363,6 +363,7 @@ func TestRemoveCleansDiskWhenHAProxyIsFrozen(t *testing.T) {
 	must(t, c.Push(ctx(t), "shop", bundle))
 	must(t, h.cmd.Process.Signal(syscall.SIGSTOP))
 	defer h.cmd.Process.Signal(syscall.SIGCONT)
+	waitStopped(t, h.cmd.Process.Pid)
 	hung := make(chan error, 1)
 	go func() { _, err := c.Loaded(ctx(t)); hung <- err }()
 	time.Sleep(100 * time.Millisecond) // let Loaded take the lock and hang
@@ -376,5 +377,34 @@ func TestRemoveCleansDiskWhenHAProxyIsFrozen(t *testing.T) {
 	}
 	if err := <-hung; !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Loaded on a frozen HAProxy = %v, want ErrTimeout", err)
+	}
+}
+
+// waitStopped returns once every thread of pid is stopped: kill(2) only
+// queues SIGSTOP, and on a loaded machine a thread can still answer a
+// command sent right after it.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			// The state follows the command name in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy (pid %d) not stopped 10 s after SIGSTOP", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
