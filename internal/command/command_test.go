@@ -9,35 +9,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a log destination the command's output goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func shell(script string, timeout time.Duration, log *slog.Logger) Cmd {
 	return Cmd{Argv: []string{"/bin/sh", "-c", script, "script"}, Timeout: timeout, Log: log}
 }
 
 func TestRunPassesArgumentsAndEnvironmentAndLogsEachLine(t *testing.T) {
-	var out syncBuffer
+	var out bytes.Buffer // slog's handler serialises the writes of stdout's and stderr's copiers
 	c := shell(`echo "args: $*"; echo "token: $API_TOKEN"; echo warn >&2`, time.Minute, slog.New(slog.NewTextHandler(&out, nil)))
 	c.Env = []string{"API_TOKEN=s3cret"}
 	if err := Run(t.Context(), c, "present", "_acme-challenge.example.test.", "v"); err != nil {
