@@ -1,6 +1,7 @@
-// Package dns01 answers ACME dns-01 challenges with RFC 2136 dynamic updates signed with
-// TSIG: it adds and deletes exactly one TXT record at _acme-challenge.<domain> (or at the
-// target of a CNAME there), and waits until every authoritative nameserver answers it.
+// Package dns01 answers ACME dns-01 challenges: it adds and deletes exactly one TXT record at
+// _acme-challenge.<domain> (or at the target of a CNAME there) through a Provider (RFC 2136
+// dynamic updates signed with TSIG, an operator's command, or one from outside), and waits
+// until every authoritative nameserver answers it.
 package dns01
 
 import (

@@ -3,9 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -70,6 +72,10 @@ func dnsSolver(sec dnsConfig, log *slog.Logger) (issuer.DNSSolver, error) {
 	field, d := sec.field, sec.dns
 	log = log.With("component", "dns01", "dns_provider", cmp.Or(sec.name, "dns"))
 	prov, err := dnsProvider(d, log)
+	var fe *dnsFieldError
+	if errors.As(err, &fe) {
+		return nil, &dnsFieldError{field + "." + fe.Field, fe.Err}
+	}
 	if err != nil {
 		return nil, &dnsFieldError{field + ".provider", err}
 	}
@@ -101,6 +107,11 @@ func dnsProvider(d configs.DNS, log *slog.Logger) (dns01.Provider, error) {
 		return newLegoProvider(lego, d.Env, log)
 	}
 	if d.Provider == configs.ProviderExec {
+		// A command that is missing fails here, at start-up and in check,
+		// rather than at the first order.
+		if _, err := exec.LookPath(d.Exec[0]); err != nil {
+			return nil, &dnsFieldError{"exec", err}
+		}
 		return dns01.Exec{Command: d.Exec, Env: d.EnvList(), Timeout: time.Duration(d.ExecTimeout), Logger: log}, nil
 	}
 	return nil, nil
