@@ -98,3 +98,25 @@ func TestDNSProviderOfCertificate(t *testing.T) {
 		}
 	}
 }
+
+// What selects lego's own rfc2136 provider (the lego adapter's test writes
+// this) is valid as it stands.
+func TestLegoRFC2136Section(t *testing.T) {
+	c, err := ParseConfig("/etc/hotcert/hotcert.yaml", []byte(baseHAProxy+`dns:
+  provider: lego:rfc2136
+  env:
+    RFC2136_NAMESERVER: 127.0.0.1:5353
+    RFC2136_TSIG_KEY: hotcert.
+    RFC2136_TSIG_ALGORITHM: hmac-sha256.
+    RFC2136_TSIG_SECRET_FILE: tsig.secret
+  resolver: 127.0.0.1:5353
+  nameservers: [127.0.0.1:5353]
+  propagation_timeout: 60s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DNS.Lego() != "rfc2136" || c.DNS.Env["RFC2136_TSIG_SECRET_FILE"] != "/etc/hotcert/tsig.secret" || !c.DNS.InUse() {
+		t.Fatalf("dns = %+v", c.DNS)
+	}
+}

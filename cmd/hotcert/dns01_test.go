@@ -47,3 +47,16 @@ func TestDNSSolversOnePerProvider(t *testing.T) {
 		t.Fatalf("without a dns section: %v, %+v", err, none)
 	}
 }
+
+// A command that is not there fails check at its field, not the first order.
+func TestCheckNamesAMissingExecCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeCheckConfig(t, dir, "", "dns:\n  provider: exec\n  exec: [./no-such-hook]\n")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check", "--config", cfg}, &stdout, &stderr); code != 1 {
+		t.Fatalf("check exit %d, want 1; stdout %q", code, stdout.String())
+	}
+	if want := cfg + ":10:9: dns.exec: exec: \"" + dir + "/no-such-hook\""; !strings.Contains(stderr.String(), want) {
+		t.Fatalf("check said:\n%s\nwant %s", stderr.String(), want)
+	}
+}
