@@ -23,7 +23,7 @@ build:
 # 127.0.0.1:2379, Prometheus on :9090) only where systemd runs and
 # policy-rc.d allows it; `systemctl disable --now etcd prometheus` stops
 # them. Without systemd nothing starts, and the install succeeds all the same.
-APT_NEEDS := haproxy:haproxy named:bind9 etcd:etcd-server systemd-analyze:systemd strace:strace promtool:prometheus
+APT_NEEDS := haproxy:haproxy named:bind9 nsupdate:bind9-dnsutils etcd:etcd-server systemd-analyze:systemd strace:strace promtool:prometheus
 deps:
 	@missing=""; for pair in $(APT_NEEDS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || test -x /usr/sbin/$$cmd || missing="$$missing $$pkg"; done; \

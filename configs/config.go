@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // Config is the daemon config, hotcert.yaml.
@@ -18,9 +17,12 @@ type Config struct {
 	HAProxy     []HAProxy `yaml:"haproxy"`
 	Challenge   Challenge `yaml:"challenge"`
 	DNS         DNS       `yaml:"dns"`
-	Admin       Admin     `yaml:"admin"`
-	Safety      Safety    `yaml:"safety"`
-	Cluster     *Cluster  `yaml:"cluster"` // nil: this hotcert runs alone
+	// DNSProviders are more DNS providers by name, each shaped like DNS; a
+	// certificate picks one with dns_provider in the domains file.
+	DNSProviders map[string]DNS `yaml:"dns_providers"`
+	Admin        Admin          `yaml:"admin"`
+	Safety       Safety         `yaml:"safety"`
+	Cluster      *Cluster       `yaml:"cluster"` // nil: this hotcert runs alone
 
 	pos positions // where each field was written, for Validate
 }
@@ -91,18 +93,6 @@ type Challenge struct {
 	SelfCheck string `yaml:"self_check"`
 }
 
-// DNS configures dns-01 through RFC 2136 dynamic updates with TSIG.
-type DNS struct {
-	Server             string   `yaml:"server"` // host:port; ":53" is added when the port is left out
-	Zone               string   `yaml:"zone"`
-	TSIGKey            string   `yaml:"tsig_key"`
-	TSIGAlgorithm      string   `yaml:"tsig_algorithm"` // default hmac-sha256
-	TSIGSecretFile     string   `yaml:"tsig_secret_file"`
-	TTL                int      `yaml:"ttl"`                 // default 60
-	Nameservers        []string `yaml:"nameservers"`         // host:port each; ":53" added when left out
-	PropagationTimeout Duration `yaml:"propagation_timeout"` // default 2m
-}
-
 // Admin configures the admin HTTP API.
 type Admin struct {
 	Listen    string `yaml:"listen"`     // default 127.0.0.1:8403
@@ -130,16 +120,13 @@ func (s Safety) RemovalLimitOrDefault() int {
 
 // Defaults applied by ParseConfig to fields left empty.
 const (
-	DefaultDirectory          = "https://acme-v02.api.letsencrypt.org/directory"
-	DefaultStateDir           = "/var/lib/hotcert"
-	DefaultDomainsFile        = "domains.yaml" // next to the config file
-	DefaultConcurrency        = 8
-	DefaultHTTP01Listen       = "127.0.0.1:8402"
-	DefaultAdminListen        = "127.0.0.1:8403"
-	DefaultTSIGAlgorithm      = "hmac-sha256"
-	DefaultDNSTTL             = 60
-	DefaultPropagationTimeout = Duration(2 * time.Minute)
-	DefaultRemovalLimit       = 10
+	DefaultDirectory    = "https://acme-v02.api.letsencrypt.org/directory"
+	DefaultStateDir     = "/var/lib/hotcert"
+	DefaultDomainsFile  = "domains.yaml" // next to the config file
+	DefaultConcurrency  = 8
+	DefaultHTTP01Listen = "127.0.0.1:8402"
+	DefaultAdminListen  = "127.0.0.1:8403"
+	DefaultRemovalLimit = 10
 )
 
 // LoadConfig reads and parses the daemon config at path.
@@ -187,24 +174,17 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.DomainsFile, DefaultDomainsFile)
 	setDefault(&c.Challenge.HTTP01Listen, DefaultHTTP01Listen)
 	setDefault(&c.Admin.Listen, DefaultAdminListen)
-	setDefault(&c.DNS.TSIGAlgorithm, DefaultTSIGAlgorithm)
-	c.DNS.TSIGAlgorithm = strings.TrimSuffix(strings.ToLower(c.DNS.TSIGAlgorithm), ".")
 	if c.ACME.Concurrency == 0 {
 		c.ACME.Concurrency = DefaultConcurrency
 	}
-	if c.DNS.TTL == 0 {
-		c.DNS.TTL = DefaultDNSTTL
-	}
-	if c.DNS.PropagationTimeout == 0 {
-		c.DNS.PropagationTimeout = DefaultPropagationTimeout
+	c.DNS.applyDefaults()
+	for name, d := range c.DNSProviders {
+		d.applyDefaults()
+		c.DNSProviders[name] = d
 	}
 	if c.Safety.RemovalLimit == nil {
 		limit := DefaultRemovalLimit
 		c.Safety.RemovalLimit = &limit
-	}
-	c.DNS.Server = withDNSPort(c.DNS.Server)
-	for i, ns := range c.DNS.Nameservers {
-		c.DNS.Nameservers[i] = withDNSPort(ns)
 	}
 	if c.Cluster != nil {
 		c.Cluster.applyDefaults()
@@ -238,14 +218,19 @@ func withDNSPort(s string) string {
 // knows them by the path in haproxy.cfg, so Validate asks for absolute ones
 // rather than guessing what a relative one meant.
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.ACME.EAB.HMACKeyFile, &c.DNS.TSIGSecretFile, &c.Admin.TokenFile} {
+	for _, p := range []*string{&c.ACME.EAB.HMACKeyFile, &c.Admin.TokenFile} {
 		*p = expandCredentials(*p)
 	}
 	for _, p := range []*string{
 		&c.StateDir, &c.DomainsFile, &c.ACME.AccountKey, &c.ACME.CARoots,
-		&c.ACME.EAB.HMACKeyFile, &c.DNS.TSIGSecretFile, &c.Admin.TokenFile,
+		&c.ACME.EAB.HMACKeyFile, &c.Admin.TokenFile,
 	} {
 		*p = resolve(dir, *p)
+	}
+	c.DNS.resolvePaths(dir)
+	for name, d := range c.DNSProviders {
+		d.resolvePaths(dir)
+		c.DNSProviders[name] = d
 	}
 	for i := range c.HAProxy {
 		h := &c.HAProxy[i]

@@ -31,7 +31,7 @@ func (c *Config) Validate() error {
 		checkSelfCheck(r, "challenge.self_check", c.Challenge.SelfCheck)
 	}
 	checkHostPort(r, "admin.listen", c.Admin.Listen)
-	c.DNS.validate(r)
+	c.validateDNS(r)
 	if l := c.Safety.RemovalLimit; l != nil && *l < 0 {
 		r.add("safety.removal_limit", "must be 0 (no limit) or more, not %d", *l)
 	}
@@ -190,45 +190,4 @@ func checkHostPort(r *reporter, field, s string) {
 	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
 		r.add(field, "must be host:port, such as 127.0.0.1:8402, not %q", s)
 	}
-}
-
-// validate checks only the dns fields that are set: whether dns-01 is used
-// at all is known only from the domains file.
-func (d *DNS) validate(r *reporter) {
-	if d.Server != "" {
-		checkHostPort(r, "dns.server", d.Server)
-	}
-	for i, ns := range d.Nameservers {
-		checkHostPort(r, indexPath("dns.nameservers", i), ns)
-	}
-	if d.Zone != "" {
-		if _, err := ValidDomain(strings.TrimSuffix(d.Zone, ".")); err != nil || strings.HasPrefix(d.Zone, "*") {
-			r.add("dns.zone", "%q is not a DNS zone name", d.Zone)
-		}
-	}
-	if d.TSIGAlgorithm != "" && !knownTSIG(d.TSIGAlgorithm) {
-		r.add("dns.tsig_algorithm", "%q is not one of %s", d.TSIGAlgorithm, strings.Join(TSIGAlgorithms, ", "))
-	}
-	switch {
-	case d.TSIGKey != "" && d.TSIGSecretFile == "":
-		r.add("dns.tsig_secret_file", "required when dns.tsig_key is set")
-	case d.TSIGKey == "" && d.TSIGSecretFile != "":
-		r.add("dns.tsig_key", "required when dns.tsig_secret_file is set")
-	}
-	if d.TTL < 0 {
-		r.add("dns.ttl", "must be positive, not %d", d.TTL)
-	}
-	if d.PropagationTimeout < 0 {
-		r.add("dns.propagation_timeout", "must be positive, not %s", d.PropagationTimeout)
-	}
-}
-
-func knownTSIG(alg string) bool {
-	alg = strings.TrimSuffix(strings.ToLower(alg), ".")
-	for _, a := range TSIGAlgorithms {
-		if a == alg {
-			return true
-		}
-	}
-	return false
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // CheckAgainst reports what the domains file asks of the daemon config that
-// the config does not provide: a dns-01 certificate needs the dns section.
+// the config does not provide: a dns-01 certificate needs the dns section,
+// or the provider it names in dns_providers.
 // Daemon and check both apply it, so a file that cannot work is rejected as
 // a whole, like any other bad file, instead of failing at the CA later.
 func (d *Domains) CheckAgainst(c *Config) error {
@@ -19,9 +20,8 @@ func (d *Domains) CheckAgainst(c *Config) error {
 	}
 	r := &reporter{file: d.File, pos: pos}
 	for i, cert := range d.Certificates {
-		if cert.Challenge == DNS01 && c.DNS.Server == "" {
-			r.add(fmt.Sprintf("certificates[%d].challenge", i),
-				"dns-01 needs dns.server, dns.tsig_key and dns.tsig_secret_file in %s", c.File)
+		if cert.Challenge == DNS01 {
+			c.checkDNSProvider(r, i, cert)
 		}
 	}
 	return r.probs.err()

@@ -127,6 +127,8 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		d.mapping(n, path, v)
 	case v.Kind() == reflect.Slice:
 		d.sequence(n, path, v)
+	case v.Kind() == reflect.Map:
+		d.dictionary(n, path, v)
 	case v.Kind() == reflect.String:
 		if d.expect(n, path, yaml.ScalarNode, "a string") {
 			v.SetString(n.Value)
@@ -243,6 +245,30 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 			d.decode(p.val, field, v.Field(i))
 		}
 	}
+}
+
+// dictionary decodes a mapping whose keys the operator chooses (env
+// variables, provider names) into a map with string keys.
+func (d *decoder) dictionary(n *yaml.Node, path string, v reflect.Value) {
+	if !d.expect(n, path, yaml.MappingNode, "a mapping of names to values") {
+		return
+	}
+	m := reflect.MakeMap(v.Type())
+	for _, p := range mergedPairs(n, nil) {
+		field := joinPath(path, p.key.Value)
+		d.pos[field] = position{p.key.Line, p.key.Column}
+		switch {
+		case p.key.Kind != yaml.ScalarNode || p.key.Value == "":
+			d.add(field, "a name must be a non-empty string, not %s", describe(p.key))
+		case m.MapIndex(reflect.ValueOf(p.key.Value)).IsValid():
+			d.add(field, "duplicate key")
+		default:
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.decode(p.val, field, elem)
+			m.SetMapIndex(reflect.ValueOf(p.key.Value), elem)
+		}
+	}
+	v.Set(m)
 }
 
 // mergedPair is one key and value of a mapping.

@@ -50,6 +50,8 @@ type Certificate struct {
 	KeyTypes  []KeyType // default [ecdsa-p256]; at most one ECDSA and one RSA type
 	KeyFile   string    // optional, resolved against the domains file's dir; only with a single key type
 	Challenge string    // "http-01" (default) | "dns-01"
+	// DNSProvider names one of the config's dns_providers; "" → the dns section.
+	DNSProvider string
 }
 
 // rawDomains is the file as written, before names are normalised.
@@ -58,11 +60,12 @@ type rawDomains struct {
 }
 
 type rawCertificate struct {
-	Name      string       `yaml:"name"`
-	Domains   []string     `yaml:"domains"`
-	KeyType   scalarOrList `yaml:"key_type"`
-	KeyFile   string       `yaml:"key_file"`
-	Challenge string       `yaml:"challenge"`
+	Name        string       `yaml:"name"`
+	Domains     []string     `yaml:"domains"`
+	KeyType     scalarOrList `yaml:"key_type"`
+	KeyFile     string       `yaml:"key_file"`
+	Challenge   string       `yaml:"challenge"`
+	DNSProvider string       `yaml:"dns_provider"`
 }
 
 // LoadDomains reads and parses the domains file at path.
@@ -115,7 +118,7 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 // normalise applies defaults and turns valid names into their ASCII form.
 // Invalid names are kept as written, for Validate to report.
 func (rc rawCertificate) normalise(dir string) Certificate {
-	c := Certificate{Name: rc.Name, KeyFile: resolve(dir, rc.KeyFile), Challenge: rc.Challenge}
+	c := Certificate{Name: rc.Name, KeyFile: resolve(dir, rc.KeyFile), Challenge: rc.Challenge, DNSProvider: rc.DNSProvider}
 	c.Domains = make([]string, len(rc.Domains))
 	for i, name := range rc.Domains {
 		c.Domains[i] = name

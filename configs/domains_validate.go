@@ -68,6 +68,9 @@ func (c *Certificate) validate(r *reporter, path string, seen map[string]string)
 	if c.Challenge != HTTP01 && c.Challenge != DNS01 && c.Challenge != "" {
 		r.add(path+".challenge", "%q is not one of %s, %s", c.Challenge, HTTP01, DNS01)
 	}
+	if c.DNSProvider != "" && c.Challenge != DNS01 {
+		r.add(path+".dns_provider", "only with challenge: %s", DNS01)
+	}
 }
 
 func (c *Certificate) validateName(r *reporter, path string) {

@@ -51,7 +51,13 @@ func specOf(c configs.Certificate) string {
 	for i, k := range c.KeyTypes {
 		kts[i] = string(k)
 	}
-	return strings.Join(c.Domains, ",") + "|" + strings.Join(kts, ",") + "|" + c.KeyFile
+	spec := strings.Join(c.Domains, ",") + "|" + strings.Join(kts, ",") + "|" + c.KeyFile
+	if c.DNSProvider != "" {
+		// Only when set, so that the specs stored before dns_provider
+		// existed still match and their pending orders resume.
+		spec += "|dns_provider=" + c.DNSProvider
+	}
+	return spec
 }
 
 // bundleNames are the names HAProxy knows a certificate's bundles by, by

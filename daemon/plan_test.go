@@ -211,3 +211,17 @@ func TestStatusFollowsEachPass(t *testing.T) {
 		t.Fatalf("after the store changed: serial %s, last error %q", s.Serial, s.LastError)
 	}
 }
+
+// Pointing a failed certificate at another DNS provider is an edit, tried
+// at once; a certificate without dns_provider keeps the spec it always had.
+func TestSpecOfNamesTheDNSProvider(t *testing.T) {
+	c := configs.Certificate{Name: "shop", Domains: []string{"shop.example.test"}, KeyTypes: []configs.KeyType{"ecdsa-p256"}}
+	if got := specOf(c); got != "shop.example.test|ecdsa-p256|" {
+		t.Fatalf("spec without dns_provider = %q", got)
+	}
+	a, b := c, c
+	a.DNSProvider, b.DNSProvider = "scripted", "cloud"
+	if specOf(a) == specOf(b) || specOf(a) == specOf(c) {
+		t.Fatalf("specs %q, %q and %q must differ", specOf(a), specOf(b), specOf(c))
+	}
+}

@@ -139,7 +139,7 @@ func neededKeyTypes(c configs.Certificate, rec *store.Record, j job, now time.Ti
 // replaces, which only the CA that issued it knows.
 func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []configs.KeyType, rec *store.Record, link bool, put func(*store.Record) error) error {
 	for _, kt := range kts {
-		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: kt, Challenge: c.Challenge}
+		req := issuer.Request{Name: c.Name, Domains: c.Domains, KeyType: kt, Challenge: c.Challenge, DNSProvider: c.DNSProvider}
 		if old, ok := rec.Bundles[string(kt)]; ok && link && slices.Equal(rec.Domains, c.Domains) {
 			// A renewal names what it replaces (ARI): Let's Encrypt exempts
 			// such orders from its new-order rate limits.

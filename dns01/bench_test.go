@@ -19,13 +19,13 @@ func BenchmarkPresentWaitCleanUp(b *testing.B) {
 	ctx := b.Context()
 	for i := 0; b.Loop(); i++ {
 		v := fmt.Sprintf("value-%d", i)
-		if err := s.Present(ctx, "www.example.test", v); err != nil {
+		if err := s.Present(ctx, Challenge{Domain: "www.example.test", Value: v}); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Wait(ctx, "www.example.test", v); err != nil {
+		if err := s.Wait(ctx, Challenge{Domain: "www.example.test", Value: v}); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.CleanUp(ctx, "www.example.test", v); err != nil {
+		if err := s.CleanUp(ctx, Challenge{Domain: "www.example.test", Value: v}); err != nil {
 			b.Fatal(err)
 		}
 	}

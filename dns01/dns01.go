@@ -1,12 +1,13 @@
-// Package dns01 answers ACME dns-01 challenges with RFC 2136 dynamic updates signed with
-// TSIG: it adds and deletes exactly one TXT record at _acme-challenge.<domain> (or at the
-// target of a CNAME there), and waits until every authoritative nameserver answers it.
+// Package dns01 answers ACME dns-01 challenges: it adds and deletes exactly one TXT record at
+// _acme-challenge.<domain> (or at the target of a CNAME there) through a Provider (RFC 2136
+// dynamic updates signed with TSIG, an operator's command, or one from outside), and waits
+// until every authoritative nameserver answers it.
 package dns01
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,14 +16,18 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Options configures a Solver. Server and, for signed updates, KeyName and Secret are required.
+// Options configures a Solver. Provider, or for the built-in rfc2136 provider Server
+// and, for signed updates, KeyName and Secret, are required.
 type Options struct {
-	Server             string   // primary that accepts updates, host:port
+	// Provider writes and deletes the TXT records; nil → RFC 2136 updates to Server.
+	Provider           Provider
+	Server             string   // rfc2136: primary that accepts updates, host:port
 	Zone               string   // optional; found from the SOA when empty
-	KeyName            string   // TSIG key name, with or without the trailing dot
-	Algorithm          string   // hmac-sha256 (default), hmac-sha384, hmac-sha512, hmac-sha1
-	Secret             string   // base64, as in BIND's key statement; never logged
-	TTL                int      // default 60
+	KeyName            string   // rfc2136: TSIG key name, with or without the trailing dot
+	Algorithm          string   // rfc2136: hmac-sha256 (default), hmac-sha384, hmac-sha512, hmac-sha1
+	Secret             string   // rfc2136: base64, as in BIND's key statement; never logged
+	TTL                int      // rfc2136: default 60
+	Resolver           string   // recursive resolver, host:port; default: the first of /etc/resolv.conf
 	Nameservers        []string // host:port each; empty → the zone's NS hosts
 	NameserverPort     string   // port for NS hosts found in the zone; default "53"
 	PropagationTimeout time.Duration
@@ -40,11 +45,25 @@ const (
 	maxCNAMEs          = 8
 )
 
-// Solver presents dns-01 challenges. It is safe for concurrent use.
+// Challenge is one dns-01 challenge as the issuer hands it over.
+type Challenge struct {
+	Domain  string // the authorization's identifier: example.com for *.example.com
+	Token   string
+	KeyAuth string
+	Value   string // the TXT record's content
+}
+
+// Solver presents dns-01 challenges through its Provider, and does what
+// every provider needs the same way: it finds the zone, follows a CNAME at
+// the challenge name, and waits for propagation. It is safe for concurrent use.
 type Solver struct {
-	opts      Options
-	keyName   string
-	algorithm string
+	opts     Options
+	provider Provider
+	// server answers the lookups (SOA, CNAME, NS): the rfc2136 primary,
+	// asked without recursion, or else a recursive resolver.
+	server    string
+	recursive bool
+	resolver  string // for names the primary is not authoritative for; "" → none
 	log       *slog.Logger
 
 	mu      sync.Mutex
@@ -57,32 +76,37 @@ type target struct {
 	zone string // fqdn
 }
 
-// New checks opts and returns a Solver. It does no I/O.
+// New checks opts and returns a Solver. It does no I/O besides reading
+// /etc/resolv.conf when a resolver is needed and none is given.
 func New(opts Options) (*Solver, error) {
-	if opts.Server == "" {
-		return nil, fmt.Errorf("%w: dns.server is required for dns-01", ErrBadConfig)
-	}
-	alg, err := tsigAlgorithm(opts.Algorithm)
-	if err != nil {
-		return nil, err
-	}
-	if opts.KeyName != "" {
-		if err := checkSecret(opts.Secret); err != nil {
+	setDefaults(&opts)
+	prov := opts.Provider
+	if prov == nil {
+		p, err := newRFC2136(opts)
+		if err != nil {
 			return nil, err
 		}
+		prov = p
 	}
-	setDefaults(&opts)
 	if opts.Zone != "" {
 		opts.Zone = dns.CanonicalName(opts.Zone)
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
-	return &Solver{
-		opts: opts, keyName: dns.CanonicalName(opts.KeyName), algorithm: alg, log: log,
-		targets: map[string]target{},
-	}, nil
+	s := &Solver{opts: opts, provider: prov, server: opts.Server, resolver: opts.Resolver, log: log,
+		targets: map[string]target{}}
+	if s.resolver == "" {
+		s.resolver = systemResolver()
+	}
+	if s.server == "" {
+		if s.resolver == "" {
+			return nil, fmt.Errorf("%w: no resolver in /etc/resolv.conf; set dns.resolver", ErrBadConfig)
+		}
+		s.server, s.recursive = s.resolver, true
+	}
+	return s, nil
 }
 
 func setDefaults(o *Options) {
@@ -109,114 +133,71 @@ func ChallengeName(domain string) string {
 	return dns.Fqdn("_acme-challenge." + strings.TrimPrefix(strings.ToLower(domain), "*."))
 }
 
-// Present adds the TXT record value for domain, next to any other values there: a
+// Present adds the TXT record of c, next to any other values there: a
 // wildcard and its base domain share one name and are validated at the same time.
-func (s *Solver) Present(ctx context.Context, domain, value string) error {
-	t, err := s.locate(ctx, domain)
+func (s *Solver) Present(ctx context.Context, c Challenge) error {
+	t, err := s.locate(ctx, c.Domain)
 	if err != nil {
 		return err
 	}
-	s.remember(domain, value, t)
-	if err := s.update(ctx, t, value, true); err != nil {
-		return &Error{Op: "add TXT", Name: t.name, Zone: t.zone, Server: s.opts.Server, Err: err}
+	s.remember(c, t)
+	if err := s.provider.Present(ctx, record(c, t)); err != nil {
+		return s.providerErr("add TXT", t, err)
 	}
-	s.log.Debug("dns-01 record added", "name", t.name, "zone", t.zone, "server", s.opts.Server)
+	s.log.Debug("dns-01 record added", "name", t.name, "zone", t.zone)
 	return nil
 }
 
 // CleanUp deletes exactly the TXT record that Present added, leaving other values alone.
-func (s *Solver) CleanUp(ctx context.Context, domain, value string) error {
-	t, ok := s.forget(domain, value)
+func (s *Solver) CleanUp(ctx context.Context, c Challenge) error {
+	t, ok := s.forget(c)
 	if !ok {
 		var err error
-		if t, err = s.locate(ctx, domain); err != nil {
+		if t, err = s.locate(ctx, c.Domain); err != nil {
 			return err
 		}
 	}
-	if err := s.update(ctx, t, value, false); err != nil {
-		return &Error{Op: "delete TXT", Name: t.name, Zone: t.zone, Server: s.opts.Server, Err: err}
+	if err := s.provider.CleanUp(ctx, record(c, t)); err != nil {
+		return s.providerErr("delete TXT", t, err)
 	}
-	s.log.Debug("dns-01 record deleted", "name", t.name, "zone", t.zone, "server", s.opts.Server)
+	s.log.Debug("dns-01 record deleted", "name", t.name, "zone", t.zone)
 	return nil
 }
 
-func (s *Solver) remember(domain, value string, t target) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.targets[domain+" "+value] = t
+func record(c Challenge, t target) Record {
+	return Record{Domain: c.Domain, FQDN: t.name, Zone: t.zone, Value: c.Value, Token: c.Token, KeyAuth: c.KeyAuth}
 }
 
-func (s *Solver) forget(domain, value string) (target, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.targets[domain+" "+value]
-	delete(s.targets, domain+" "+value)
-	return t, ok
-}
-
-func (s *Solver) lookup(domain, value string) (target, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.targets[domain+" "+value]
-	return t, ok
-}
-
-// update adds (or deletes) one TXT RR. Deleting uses class NONE (RFC 2136 section 2.5.4),
-// which removes that exact record and never the whole set.
-func (s *Solver) update(ctx context.Context, t target, value string, add bool) error {
-	rr := &dns.TXT{
-		Hdr: dns.RR_Header{Name: t.name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: uint32(s.opts.TTL)},
-		Txt: []string{value},
-	}
-	m := new(dns.Msg)
-	m.SetUpdate(t.zone)
-	if add {
-		m.Insert([]dns.RR{rr})
-	} else {
-		m.Remove([]dns.RR{rr})
-	}
-	c := s.client("tcp")
-	if s.keyName != "" {
-		c.TsigSecret = map[string]string{s.keyName: s.opts.Secret}
-		m.SetTsig(s.keyName, s.algorithm, fudge, time.Now().Unix())
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
-	defer cancel()
-	r, _, err := c.ExchangeContext(ctx, m, s.opts.Server)
-	return updateResult(r, err)
-}
-
-// updateResult turns the server's answer into an error. A server that rejects the key
-// answers unsigned, so the rcode is read before the client's signature complaint.
-func updateResult(r *dns.Msg, err error) error {
-	if r != nil && r.Rcode != dns.RcodeSuccess {
-		return rcodeErr(r)
-	}
-	if err != nil {
+// providerErr names the record for a provider whose error does not.
+func (s *Solver) providerErr(op string, t target, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
 		return err
 	}
-	if r == nil {
-		return fmt.Errorf("no answer")
-	}
-	return nil
+	return &Error{Op: op, Name: t.name, Zone: t.zone, Err: err}
 }
 
-func rcodeErr(r *dns.Msg) error {
-	e := &rcodeError{rcode: dns.RcodeToString[r.Rcode]}
-	if t := r.IsTsig(); t != nil && t.Error != 0 {
-		e.tsigCode = dns.RcodeToString[int(t.Error)]
-		if e.tsigCode == "" {
-			e.tsigCode = fmt.Sprint(t.Error)
-		}
-	}
-	switch {
-	case e.tsigCode == "BADTIME":
-		return fmt.Errorf("%s (TSIG BADTIME): the clocks of hotcert and the server differ by more than %d s", e.rcode, fudge)
-	case e.tsigCode != "", r.Rcode == dns.RcodeRefused, r.Rcode == dns.RcodeNotAuth,
-		r.Rcode == dns.RcodeNotZone, r.Rcode == dns.RcodeNotImplemented:
-		return e
-	}
-	return fmt.Errorf("server answered %s", e.rcode)
+func key(c Challenge) string { return c.Domain + " " + c.Value }
+
+func (s *Solver) remember(c Challenge, t target) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.targets[key(c)] = t
+}
+
+func (s *Solver) forget(c Challenge) (target, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.targets[key(c)]
+	delete(s.targets, key(c))
+	return t, ok
+}
+
+func (s *Solver) lookup(c Challenge) (target, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.targets[key(c)]
+	return t, ok
 }
 
 func (s *Solver) client(network string) *dns.Client {

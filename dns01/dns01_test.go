@@ -48,21 +48,21 @@ func TestPresentAddsBesideOtherValuesAndCleanUpRemovesOnlyItsOwn(t *testing.T) {
 	s := newSolver(t, f, nil)
 	ctx := t.Context()
 	for _, v := range []string{"value-wildcard", "value-apex"} {
-		if err := s.Present(ctx, "example.test", v); err != nil {
+		if err := s.Present(ctx, Challenge{Domain: "example.test", Value: v}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	assertTXT(t, f, name, "someone-else", "value-apex", "value-wildcard")
 	for _, v := range []string{"value-wildcard", "value-apex"} {
-		if err := s.Wait(ctx, "example.test", v); err != nil {
+		if err := s.Wait(ctx, Challenge{Domain: "example.test", Value: v}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CleanUp(ctx, "example.test", "value-wildcard"); err != nil {
+	if err := s.CleanUp(ctx, Challenge{Domain: "example.test", Value: "value-wildcard"}); err != nil {
 		t.Fatal(err)
 	}
 	assertTXT(t, f, name, "someone-else", "value-apex")
-	if err := s.CleanUp(ctx, "example.test", "value-apex"); err != nil {
+	if err := s.CleanUp(ctx, Challenge{Domain: "example.test", Value: "value-apex"}); err != nil {
 		t.Fatal(err)
 	}
 	assertTXT(t, f, name, "someone-else")
@@ -86,7 +86,7 @@ func TestZoneFoundFromSOA(t *testing.T) {
 		append(baseRecords, "host.example.test. 60 IN A 127.0.0.1")...)
 	s := newSolver(t, f, nil)
 	for _, d := range []string{"a.b.sub.example.test", "host.example.test"} {
-		if err := s.Present(t.Context(), d, "v"); err != nil {
+		if err := s.Present(t.Context(), Challenge{Domain: d, Value: "v"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +99,7 @@ func TestZoneFoundFromSOA(t *testing.T) {
 func TestConfiguredZoneIsUsed(t *testing.T) {
 	f := startFake(t, testKey, testSecret, []string{"example.test."}, baseRecords...)
 	s := newSolver(t, f, func(o *Options) { o.Zone = "Example.TEST" })
-	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.updateZones(); !slices.Equal(got, []string{"example.test."}) {
@@ -115,10 +115,10 @@ func TestCNAMEIsFollowedIntoTheTargetZone(t *testing.T) {
 			"hop.example.test. 60 IN CNAME x1._acme-challenge.delegated.test.")...)
 	s := newSolver(t, f, nil)
 	ctx := t.Context()
-	if err := s.Present(ctx, "www.example.test", "v1"); err != nil {
+	if err := s.Present(ctx, Challenge{Domain: "www.example.test", Value: "v1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Wait(ctx, "www.example.test", "v1"); err != nil {
+	if err := s.Wait(ctx, Challenge{Domain: "www.example.test", Value: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	assertTXT(t, f, "x1._acme-challenge.delegated.test.", "v1")
@@ -126,7 +126,7 @@ func TestCNAMEIsFollowedIntoTheTargetZone(t *testing.T) {
 	if got := f.updateZones(); !slices.Equal(got, []string{"delegated.test."}) {
 		t.Fatalf("updates went to zones %v", got)
 	}
-	if err := s.CleanUp(ctx, "www.example.test", "v1"); err != nil {
+	if err := s.CleanUp(ctx, Challenge{Domain: "www.example.test", Value: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	assertTXT(t, f, "x1._acme-challenge.delegated.test.")
@@ -136,7 +136,7 @@ func TestCNAMELoopIsAnError(t *testing.T) {
 	f := startFake(t, testKey, testSecret, []string{"example.test."}, append(baseRecords,
 		"_acme-challenge.www.example.test. 60 IN CNAME a.example.test.",
 		"a.example.test. 60 IN CNAME _acme-challenge.www.example.test.")...)
-	err := newSolver(t, f, nil).Present(t.Context(), "www.example.test", "v")
+	err := newSolver(t, f, nil).Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"})
 	if err == nil || !strings.Contains(err.Error(), "CNAME loop") {
 		t.Fatalf("Present = %v, want a CNAME loop error", err)
 	}
@@ -147,10 +147,10 @@ func TestWaitUsesTheZonesNameservers(t *testing.T) {
 	f := startFake(t, testKey, testSecret, []string{"example.test."}, baseRecords...)
 	_, port, _ := net.SplitHostPort(f.addr)
 	s := newSolver(t, f, func(o *Options) { o.Nameservers, o.NameserverPort = nil, port })
-	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Wait(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Wait(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -163,10 +163,10 @@ func TestWaitTimesOutAsTransientNamingTheLaggard(t *testing.T) {
 		o.Nameservers = []string{f.addr, lag.addr}
 		o.PropagationTimeout = 300 * time.Millisecond
 	})
-	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Wait(t.Context(), "www.example.test", "v")
+	err := s.Wait(t.Context(), Challenge{Domain: "www.example.test", Value: "v"})
 	if !errors.Is(err, ErrNotPropagated) || !strings.Contains(err.Error(), lag.addr) || strings.Contains(err.Error(), f.addr+",") {
 		t.Fatalf("Wait = %v, want ErrNotPropagated naming only %s", err, lag.addr)
 	}
@@ -179,7 +179,7 @@ func TestWaitTimesOutAsTransientNamingTheLaggard(t *testing.T) {
 func TestWrongSecretIsPermanentAndNamesServerAndZone(t *testing.T) {
 	f := startFake(t, testKey, testSecret, []string{"example.test."}, baseRecords...)
 	s := newSolver(t, f, func(o *Options) { o.Secret = otherKey })
-	err := s.Present(t.Context(), "www.example.test", "v")
+	err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"})
 	assertPermanent(t, err, f.addr, "example.test.")
 	if strings.Contains(err.Error(), otherKey) || strings.Contains(err.Error(), testSecret) {
 		t.Fatalf("the error reveals a secret: %v", err)
@@ -192,7 +192,7 @@ func TestWrongSecretIsPermanentAndNamesServerAndZone(t *testing.T) {
 func TestRefusedUpdateIsPermanent(t *testing.T) {
 	f := startFake(t, testKey, testSecret, []string{"example.test."}, baseRecords...)
 	f.refuse = true
-	err := newSolver(t, f, nil).Present(t.Context(), "www.example.test", "v")
+	err := newSolver(t, f, nil).Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"})
 	assertPermanent(t, err, f.addr, "example.test.")
 	if !strings.Contains(err.Error(), "REFUSED") {
 		t.Fatalf("error does not say REFUSED: %v", err)
@@ -204,7 +204,7 @@ func TestEveryAlgorithmAndKeyNameWithoutDot(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			f := startFake(t, testKey, testSecret, []string{"example.test."}, baseRecords...)
 			s := newSolver(t, f, func(o *Options) { o.Algorithm, o.KeyName = alg, "Hotcert" })
-			if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+			if err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 				t.Fatal(err)
 			}
 			assertTXT(t, f, "_acme-challenge.www.example.test.", "v")
@@ -238,7 +238,7 @@ func TestNoZoneIsPermanent(t *testing.T) {
 	s := newSolver(t, f, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	err := s.Present(ctx, "www.elsewhere.test", "v")
+	err := s.Present(ctx, Challenge{Domain: "www.elsewhere.test", Value: "v"})
 	if !errors.Is(err, ErrNoZone) {
 		t.Fatalf("Present = %v, want ErrNoZone", err)
 	}
@@ -273,7 +273,7 @@ func TestServfailWhileFindingTheZoneIsTransient(t *testing.T) {
 	f.servfail = true
 	f.mu.Unlock()
 	s := newSolver(t, f, func(o *Options) { o.QueryTimeout = 500 * time.Millisecond })
-	err := s.Present(t.Context(), "www.example.test", "v")
+	err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"})
 	var de *Error
 	if err == nil || errors.Is(err, ErrNoZone) || !errors.As(err, &de) || de.Permanent() {
 		t.Fatalf("Present = %v, want a transient error", err)
@@ -296,11 +296,11 @@ func TestWaitNeedsOneAnsweringAddressPerNameserver(t *testing.T) {
 		o.Nameservers, o.NameserverPort = nil, port
 		o.QueryTimeout, o.PropagationTimeout = 10*time.Second, 5*time.Second
 	})
-	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := s.Wait(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Wait(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatalf("Wait = %v, want success: 127.0.0.1 answers for ns1", err)
 	}
 	if d := time.Since(start); d >= 10*time.Second {
@@ -318,10 +318,10 @@ func TestWaitNamesANameserverWithNoAnsweringAddress(t *testing.T) {
 		o.Nameservers, o.NameserverPort = nil, port
 		o.QueryTimeout, o.PropagationTimeout = time.Second, 300*time.Millisecond
 	})
-	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Present(t.Context(), Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Wait(t.Context(), "www.example.test", "v")
+	err := s.Wait(t.Context(), Challenge{Domain: "www.example.test", Value: "v"})
 	if !errors.Is(err, ErrNotPropagated) || !strings.Contains(err.Error(), "ns2.example.test.") || strings.Contains(err.Error(), "ns1") {
 		t.Fatalf("Wait = %v, want ErrNotPropagated naming ns2 only", err)
 	}

@@ -16,16 +16,16 @@ import (
 func (s *Solver) locate(ctx context.Context, domain string) (target, error) {
 	name, err := s.followCNAMEs(ctx, ChallengeName(domain))
 	if err != nil {
-		return target{}, &Error{Op: "follow CNAME", Name: ChallengeName(domain), Server: s.opts.Server, Err: err}
+		return target{}, &Error{Op: "follow CNAME", Name: ChallengeName(domain), Server: s.server, Err: err}
 	}
 	zone, err := s.findZone(ctx, name)
 	if err != nil {
-		return target{}, &Error{Op: "find zone", Name: name, Server: s.opts.Server, Err: err}
+		return target{}, &Error{Op: "find zone", Name: name, Server: s.server, Err: err}
 	}
 	return target{name: name, zone: zone}, nil
 }
 
-// followCNAMEs asks the primary, and where it is not authoritative the system resolver,
+// followCNAMEs asks the primary, and where it is not authoritative the resolver,
 // whether name is an alias: with the acme-dns pattern, the record lives in another zone,
 // often one that exists only for challenges.
 func (s *Solver) followCNAMEs(ctx context.Context, name string) (string, error) {
@@ -45,16 +45,15 @@ func (s *Solver) followCNAMEs(ctx context.Context, name string) (string, error) 
 }
 
 func (s *Solver) cname(ctx context.Context, name string) (string, error) {
-	r, err := s.query(ctx, s.opts.Server, name, dns.TypeCNAME, false)
+	r, err := s.query(ctx, s.server, name, dns.TypeCNAME, s.recursive)
 	if err != nil {
 		return "", err
 	}
-	if !r.Authoritative || (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) {
-		resolver := systemResolver()
-		if resolver == "" {
+	if !s.recursive && (!r.Authoritative || (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError)) {
+		if s.resolver == "" {
 			return "", nil
 		}
-		if r, err = s.query(ctx, resolver, name, dns.TypeCNAME, true); err != nil {
+		if r, err = s.query(ctx, s.resolver, name, dns.TypeCNAME, true); err != nil {
 			return "", nil // the name may simply not exist publicly; the primary decides below
 		}
 	}
@@ -74,7 +73,7 @@ func systemResolver() string {
 	return net.JoinHostPort(cc.Servers[0], cc.Port)
 }
 
-// findZone walks up from name asking the primary for the SOA. An authoritative answer
+// findZone walks up from name asking the primary (or the resolver) for the SOA. An authoritative answer
 // names the zone either in its answer or, for a name without an SOA, in its authority
 // section. A SERVFAIL on the way is not a "no": the zone may be loading, so the walk then
 // ends in a transient error rather than ErrNoZone.
@@ -84,11 +83,11 @@ func (s *Solver) findZone(ctx context.Context, name string) (string, error) {
 	}
 	servfail := ""
 	for n := name; ; {
-		r, err := s.query(ctx, s.opts.Server, n, dns.TypeSOA, false)
+		r, err := s.query(ctx, s.server, n, dns.TypeSOA, s.recursive)
 		if err != nil {
 			return "", err
 		}
-		if zone := soaOwner(r, name); zone != "" {
+		if zone := soaOwner(r, name, s.recursive); zone != "" {
 			return zone, nil
 		}
 		if r.Rcode == dns.RcodeServerFailure && servfail == "" {
@@ -105,8 +104,10 @@ func (s *Solver) findZone(ctx context.Context, name string) (string, error) {
 	}
 }
 
-func soaOwner(r *dns.Msg, name string) string {
-	if !r.Authoritative || (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) {
+// soaOwner reads the zone of name from an SOA answer: an authoritative one
+// from the primary, or any from a recursive resolver, which never sets AA.
+func soaOwner(r *dns.Msg, name string, recursive bool) string {
+	if (!r.Authoritative && !recursive) || (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) {
 		return ""
 	}
 	for _, rr := range append(slices.Clone(r.Answer), r.Ns...) {
@@ -143,7 +144,7 @@ func (s *Solver) nameservers(ctx context.Context, zone string) ([]nameserver, er
 		}
 		return out, nil
 	}
-	r, err := s.query(ctx, s.opts.Server, zone, dns.TypeNS, false)
+	r, err := s.query(ctx, s.server, zone, dns.TypeNS, s.recursive)
 	if err != nil {
 		return nil, err
 	}
@@ -164,19 +165,20 @@ func (s *Solver) nameservers(ctx context.Context, zone string) ([]nameserver, er
 		out = append(out, host)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("zone %s has no NS records at %s; set dns.nameservers", zone, s.opts.Server)
+		return nil, fmt.Errorf("zone %s has no NS records at %s; set dns.nameservers", zone, s.server)
 	}
 	return out, nil
 }
 
-// hostAddrs prefers the glue in the NS answer, then the primary, then the system resolver.
+// hostAddrs prefers the glue in the NS answer, then the primary (or the resolver), then
+// the system's resolver.
 func (s *Solver) hostAddrs(ctx context.Context, r *dns.Msg, host string) ([]string, error) {
 	addrs := glue(r.Extra, host)
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		if len(addrs) > 0 {
 			break
 		}
-		if a, err := s.query(ctx, s.opts.Server, host, qt, false); err == nil && a.Authoritative {
+		if a, err := s.query(ctx, s.server, host, qt, s.recursive); err == nil && (a.Authoritative || s.recursive) {
 			addrs = glue(a.Answer, host)
 		}
 	}
@@ -202,22 +204,22 @@ func glue(rrs []dns.RR, host string) []string {
 	return out
 }
 
-// Wait returns once every authoritative nameserver answers value at the challenge name of
-// domain (at one of its addresses at least), or fails with ErrNotPropagated after the
+// Wait returns once every authoritative nameserver answers c's value at the challenge name of
+// its domain (at one of its addresses at least), or fails with ErrNotPropagated after the
 // propagation timeout.
-func (s *Solver) Wait(ctx context.Context, domain, value string) error {
-	t, ok := s.lookup(domain, value)
+func (s *Solver) Wait(ctx context.Context, c Challenge) error {
+	t, ok := s.lookup(c)
 	if !ok {
 		var err error
-		if t, err = s.locate(ctx, domain); err != nil {
+		if t, err = s.locate(ctx, c.Domain); err != nil {
 			return err
 		}
 	}
 	servers, err := s.nameservers(ctx, t.zone)
 	if err != nil {
-		return &Error{Op: "find nameservers", Zone: t.zone, Server: s.opts.Server, Err: err}
+		return &Error{Op: "find nameservers", Zone: t.zone, Server: s.server, Err: err}
 	}
-	missing, err := s.poll(ctx, t.name, value, servers)
+	missing, err := s.poll(ctx, t.name, c.Value, servers)
 	if err != nil {
 		return &Error{Op: "wait for propagation of", Name: t.name, Zone: t.zone, Err: err}
 	}

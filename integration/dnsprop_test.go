@@ -21,10 +21,10 @@ func TestDNS01PropagationSkipsAnUnreachableAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Present(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Present(t.Context(), dns01.Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Wait(t.Context(), "www.example.test", "v"); err != nil {
+	if err := s.Wait(t.Context(), dns01.Challenge{Domain: "www.example.test", Value: "v"}); err != nil {
 		t.Fatalf("Wait = %v, want success: BIND answers on 127.0.0.1", err)
 	}
 }

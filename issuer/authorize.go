@@ -17,8 +17,11 @@ type pendingAuthz struct {
 	token  string
 	typ    string // http-01 or dns-01
 	value  string // dns-01: the TXT record's value
-	// keyAuth is http-01's answer, which a self-check expects to read back.
+	// keyAuth is the key authorization: http-01's answer, which a self-check
+	// expects to read back, and what dns-01 providers that compute the value
+	// themselves need.
 	keyAuth string
+	dns     DNSSolver // dns-01: the solver of the request's DNS provider
 	chal    *acme.Challenge
 	// presented: the solver was asked to publish the answer, so it must be withdrawn.
 	presented bool
@@ -92,6 +95,9 @@ func (c *Client) startAuthz(ctx context.Context, req Request, typ, url string) (
 			Err: fmt.Errorf("the CA offers no %s challenge for %s", typ, domain)}
 	}
 	p := &pendingAuthz{url: url, domain: domain, token: chal.Token, typ: typ, chal: chal}
+	if typ == dns01 {
+		p.dns, _ = c.dnsSolver(req) // challengeType found it before the order
+	}
 	if err := c.present(ctx, req, p); err != nil {
 		if !p.presented {
 			return nil, err

@@ -40,6 +40,9 @@ type Options struct {
 	HTTPSolver   HTTPSolver   // http-01
 	DNSSolver    DNSSolver    // dns-01; nil → dns-01 requests fail permanently
 	SelfCheck    SelfChecker  // nil → http-01 answers go to the CA unchecked
+	// DNSProviders are more dns-01 solvers by name, for requests that name one in
+	// Request.DNSProvider.
+	DNSProviders map[string]DNSSolver
 	Logger       *slog.Logger // nil → discard
 	Now          func() time.Time
 	PollInterval time.Duration // default 100ms

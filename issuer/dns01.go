@@ -8,16 +8,41 @@ import (
 
 const dns01 = "dns-01"
 
-// DNSSolver publishes dns-01 TXT records. value is the record's content for domain, the
-// identifier of the authorization (a wildcard's base domain). A wildcard and its base
-// domain give two values for one name at the same time, so Present must add, not replace,
-// and CleanUp must delete only value.
+// DNSChallenge is one dns-01 challenge. Value is the TXT record's content for Domain, the
+// identifier of the authorization (a wildcard's base domain); Token and KeyAuth are there
+// for DNS providers that compute the value themselves.
+type DNSChallenge struct {
+	Domain  string
+	Token   string
+	KeyAuth string
+	Value   string
+}
+
+// DNSSolver publishes dns-01 TXT records. A wildcard and its base domain give two values
+// for one name at the same time, so Present must add, not replace, and CleanUp must delete
+// only its own value.
 type DNSSolver interface {
-	Present(ctx context.Context, domain, value string) error
-	// Wait returns once the CA can see value: it is called after every record of an order
-	// was presented, and before the CA is asked to validate.
-	Wait(ctx context.Context, domain, value string) error
-	CleanUp(ctx context.Context, domain, value string) error
+	Present(ctx context.Context, c DNSChallenge) error
+	// Wait returns once the CA can see the value: it is called after every record of an
+	// order was presented, and before the CA is asked to validate.
+	Wait(ctx context.Context, c DNSChallenge) error
+	CleanUp(ctx context.Context, c DNSChallenge) error
+}
+
+// dnsSolver is the solver of req's DNS provider: Options.DNSSolver, or the one
+// Options.DNSProviders names.
+func (c *Client) dnsSolver(req Request) (DNSSolver, error) {
+	if req.DNSProvider == "" {
+		if c.opts.DNSSolver == nil {
+			return nil, errors.New("no dns-01 solver configured (set the dns section of the config)")
+		}
+		return c.opts.DNSSolver, nil
+	}
+	s, ok := c.opts.DNSProviders[req.DNSProvider]
+	if !ok {
+		return nil, fmt.Errorf("no dns provider %q configured (see dns_providers in the config)", req.DNSProvider)
+	}
+	return s, nil
 }
 
 // challengeType is the challenge req asks for, checked against the configured solvers.
@@ -26,21 +51,19 @@ func (c *Client) challengeType(req Request) (string, error) {
 	if typ == "" {
 		typ = http01
 	}
-	var missing bool
+	var err error
 	switch typ {
 	case http01:
-		missing = c.opts.HTTPSolver == nil
+		if c.opts.HTTPSolver == nil {
+			err = fmt.Errorf("no %s solver configured", typ)
+		}
 	case dns01:
-		missing = c.opts.DNSSolver == nil
+		_, err = c.dnsSolver(req)
 	default:
 		return "", &Error{Cert: req.Name, op: "authorize", Permanent: true,
 			Err: fmt.Errorf("%w: unknown challenge type %q", errBadRequest, typ)}
 	}
-	if missing {
-		err := fmt.Errorf("no %s solver configured", typ)
-		if typ == dns01 {
-			err = errors.New("no dns-01 solver configured (set the dns section of the config)")
-		}
+	if err != nil {
 		return "", &Error{Cert: req.Name, op: "authorize", Err: err, Permanent: true}
 	}
 	return typ, nil
@@ -48,19 +71,18 @@ func (c *Client) challengeType(req Request) (string, error) {
 
 // present publishes the answer to p's challenge.
 func (c *Client) present(ctx context.Context, req Request, p *pendingAuthz) error {
-	var err error
+	keyAuth, err := c.acme.HTTP01ChallengeResponse(p.token) // the same for every type
+	if err != nil {
+		return &Error{Cert: req.Name, Domain: p.domain, op: "authorize", Err: err}
+	}
 	switch p.typ {
 	case dns01:
 		if p.value, err = c.acme.DNS01ChallengeRecord(p.token); err != nil {
 			return &Error{Cert: req.Name, Domain: p.domain, op: "authorize", Err: err}
 		}
-		p.presented = true
-		err = c.opts.DNSSolver.Present(ctx, p.domain, p.value)
+		p.keyAuth, p.presented = keyAuth, true
+		err = p.dns.Present(ctx, p.dnsChallenge())
 	default:
-		keyAuth, kerr := c.acme.HTTP01ChallengeResponse(p.token)
-		if kerr != nil {
-			return &Error{Cert: req.Name, Domain: p.domain, op: "authorize", Err: kerr}
-		}
 		p.presented, p.keyAuth = true, keyAuth
 		err = c.opts.HTTPSolver.Present(ctx, p.token, keyAuth)
 	}
@@ -73,7 +95,7 @@ func (c *Client) propagate(ctx context.Context, req Request, pending []pendingAu
 		if p.typ != dns01 {
 			continue
 		}
-		if err := c.opts.DNSSolver.Wait(ctx, p.domain, p.value); err != nil {
+		if err := p.dns.Wait(ctx, p.dnsChallenge()); err != nil {
 			return solverErr("wait for dns-01 propagation", req, p.domain, err)
 		}
 	}
@@ -85,13 +107,17 @@ func (c *Client) cleanup(ctx context.Context, req Request, p pendingAuthz) {
 	var err error
 	switch p.typ {
 	case dns01:
-		err = c.opts.DNSSolver.CleanUp(ctx, p.domain, p.value)
+		err = p.dns.CleanUp(ctx, p.dnsChallenge())
 	default:
 		err = c.opts.HTTPSolver.CleanUp(ctx, p.token)
 	}
 	if err != nil {
 		c.log.Warn(p.typ+" cleanup failed", "cert", req.Name, "domain", p.domain, "err", err)
 	}
+}
+
+func (p *pendingAuthz) dnsChallenge() DNSChallenge {
+	return DNSChallenge{Domain: p.domain, Token: p.token, KeyAuth: p.keyAuth, Value: p.value}
 }
 
 // solverErr wraps a solver's error for req. A solver marks errors that retrying cannot fix

@@ -2,6 +2,8 @@ package issuer_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
@@ -19,13 +21,16 @@ type txtSolver struct {
 	values map[string][]string // challenge name → values present now
 	most   int                 // most values seen under one name at once
 	events []string
+	seen   []issuer.DNSChallenge // every challenge presented
 	fail   error
 }
 
-func (s *txtSolver) Present(_ context.Context, domain, value string) error {
+func (s *txtSolver) Present(_ context.Context, c issuer.DNSChallenge) error {
+	domain, value := c.Domain, c.Value
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, "present "+domain)
+	s.seen = append(s.seen, c)
 	if s.fail != nil {
 		return s.fail
 	}
@@ -36,14 +41,16 @@ func (s *txtSolver) Present(_ context.Context, domain, value string) error {
 	return nil
 }
 
-func (s *txtSolver) Wait(_ context.Context, domain, _ string) error {
+func (s *txtSolver) Wait(_ context.Context, c issuer.DNSChallenge) error {
+	domain := c.Domain
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, "wait "+domain)
 	return nil
 }
 
-func (s *txtSolver) CleanUp(_ context.Context, domain, value string) error {
+func (s *txtSolver) CleanUp(_ context.Context, c issuer.DNSChallenge) error {
+	domain, value := c.Domain, c.Value
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, "cleanup "+domain)
@@ -116,8 +123,8 @@ func TestDNS01WithoutSolverIsPermanent(t *testing.T) {
 // answer from the primary gives: the record may well be in the zone.
 type lostAnswerSolver struct{ *txtSolver }
 
-func (s lostAnswerSolver) Present(ctx context.Context, domain, value string) error {
-	if err := s.txtSolver.Present(ctx, domain, value); err != nil {
+func (s lostAnswerSolver) Present(ctx context.Context, c issuer.DNSChallenge) error {
+	if err := s.txtSolver.Present(ctx, c); err != nil {
 		return err
 	}
 	return context.DeadlineExceeded
@@ -135,5 +142,41 @@ func TestDNS01FailedPresentIsCleanedUp(t *testing.T) {
 	}
 	if n := len(s.values["_acme-challenge.lost.example.com"]); n != 0 {
 		t.Errorf("%d TXT values left behind after a present that failed (events %v)", n, s.events)
+	}
+}
+
+// A request that names a DNS provider is solved by that provider only, and
+// the provider gets the token and key authorization the value derives from.
+func TestDNS01RequestPicksItsProvider(t *testing.T) {
+	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
+	e := startEnv(t, testca.Options{})
+	def := &txtSolver{ca: e.ca, values: map[string][]string{}}
+	named := &txtSolver{ca: e.ca, values: map[string][]string{}}
+	c := e.client(t, func(o *issuer.Options) {
+		o.DNSSolver, o.DNSProviders = def, map[string]issuer.DNSSolver{"scripted": named}
+	})
+	req := issuer.Request{Name: "picked", Domains: []string{"picked.example.com"}, Challenge: "dns-01", DNSProvider: "scripted"}
+	if _, err := c.Issue(ctxT(t), req); err != nil {
+		t.Fatal(err)
+	}
+	if len(def.events) != 0 || len(named.seen) != 1 {
+		t.Fatalf("default solver calls %v, named solver challenges %v", def.events, named.seen)
+	}
+	ch := named.seen[0]
+	sum := sha256.Sum256([]byte(ch.KeyAuth))
+	if ch.Token == "" || !strings.HasPrefix(ch.KeyAuth, ch.Token+".") || ch.Value != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		t.Fatalf("challenge %+v: KeyAuth must be token.thumbprint and Value its digest", ch)
+	}
+}
+
+func TestDNS01UnknownProviderIsPermanentWithoutAnOrder(t *testing.T) {
+	e := startEnv(t, testca.Options{})
+	c := e.client(t, func(o *issuer.Options) { o.DNSSolver = &txtSolver{ca: e.ca, values: map[string][]string{}} })
+	_, err := c.Issue(ctxT(t), issuer.Request{Name: "lost", Domains: []string{"lost.example.com"}, Challenge: "dns-01", DNSProvider: "nope"})
+	if !issuer.IsPermanent(err) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("Issue = %v, want a permanent error naming the provider", err)
+	}
+	if n := e.ca.Orders(); n != 0 {
+		t.Fatalf("%d orders placed", n)
 	}
 }

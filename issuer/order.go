@@ -25,6 +25,8 @@ type Request struct {
 	Key     crypto.Signer  // optional: the user's own key; nil → a fresh key of KeyType
 	// Challenge is "http-01" (the default when empty) or "dns-01".
 	Challenge string
+	// DNSProvider names one of Options.DNSProviders for dns-01; "" → Options.DNSSolver.
+	DNSProvider string
 	// Replaces is the certificate this order renews, if any. Where the CA offers ARI, the
 	// order names it in "replaces" (RFC 9773 section 5), so that the CA links the two and
 	// Let's Encrypt exempts the renewal from some rate limits. It needs the certificate's

@@ -44,7 +44,7 @@ func newIssuer(ctx context.Context, cfg *configs.Config, st *store.File, hc *htt
 	if err != nil {
 		return nil, err
 	}
-	if opts.DNSSolver, err = dnsSolver(cfg, log); err != nil {
+	if err := dnsSolvers(cfg, log, &opts); err != nil {
 		return nil, err
 	}
 	iss := issuer.New(opts, key)

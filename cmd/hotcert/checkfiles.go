@@ -34,7 +34,10 @@ func reportFiles(w io.Writer, cfg *configs.Config) bool {
 		{"acme.ca_roots", a.CARoots, func() error { _, err := acmeHTTPClient(a.CARoots); return err }},
 		{"acme.account_key", a.AccountKey, func() error { _, err := accountKey(cfg, nil); return err }},
 		{"acme.eab.hmac_key_file", a.EAB.HMACKeyFile, func() error { return loadEABKey(&configs.Config{ACME: a}) }},
-		{"dns.tsig_secret_file", cfg.DNS.TSIGSecretFile, func() error { _, err := dns01.ReadSecret(cfg.DNS.TSIGSecretFile); return err }},
+	}
+	for _, sec := range dnsConfigs(cfg) {
+		f := sec.dns.TSIGSecretFile
+		checks = append(checks, fileCheck{sec.field + ".tsig_secret_file", f, func() error { _, err := dns01.ReadSecret(f); return err }})
 	}
 	if c := cfg.Cluster; c != nil {
 		e := c.Etcd
@@ -50,9 +53,13 @@ func reportFiles(w io.Writer, cfg *configs.Config) bool {
 		}
 	}
 	// What the files make together, once each could be read.
-	if cfg.DNS.Server != "" && !unread["dns.tsig_secret_file"] {
-		if _, err := dnsSolver(cfg, slog.New(slog.DiscardHandler)); err != nil {
-			ps = append(ps, problem{cfg.Problem("dns", "%v", trimField(err.Error(), "dns")), false})
+	for _, sec := range dnsConfigs(cfg) {
+		if unread[sec.field+".tsig_secret_file"] {
+			continue
+		}
+		var fe *dnsFieldError
+		if _, err := dnsSolver(sec, slog.New(slog.DiscardHandler)); errors.As(err, &fe) {
+			ps = append(ps, problem{cfg.Problem(fe.Field, "%s", trimField(fe.Err.Error(), fe.Field)), false})
 		}
 	}
 	if c := cfg.Cluster; c != nil && !unread["cluster.etcd.ca_file"] && !unread["cluster.etcd.cert_file"] && !unread["cluster.etcd.key_file"] {
