@@ -20,6 +20,7 @@ type Config struct {
 	DNS         DNS       `yaml:"dns"`
 	Admin       Admin     `yaml:"admin"`
 	Safety      Safety    `yaml:"safety"`
+	Hooks       Hooks     `yaml:"hooks"`
 	Cluster     *Cluster  `yaml:"cluster"` // nil: this hotcert runs alone
 
 	pos positions // where each field was written, for Validate
@@ -199,6 +200,7 @@ func (c *Config) applyDefaults() {
 	for i, ns := range c.DNS.Nameservers {
 		c.DNS.Nameservers[i] = withDNSPort(ns)
 	}
+	c.Hooks.applyDefaults()
 	if c.Cluster != nil {
 		c.Cluster.applyDefaults()
 	}
