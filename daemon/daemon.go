@@ -81,6 +81,8 @@ type Options struct {
 	// may take out of HAProxy before the removals are held for
 	// ConfirmRemovals (safety.removal_limit); 0 means no limit.
 	RemovalLimit int
+	// Hooks runs the operator's deployed and failed commands; nil runs none.
+	Hooks Hooks
 }
 
 // Daemon owns the desired set and the queue.
@@ -113,6 +115,9 @@ type Daemon struct {
 	passOK    time.Time
 	cfgErr    error
 	removals  removalState
+	// announced is, by "<cert>/<key type>", the serial the deployed hook
+	// last ran for in this process (see announce).
+	announced map[string]string
 
 	progress progress // of a long first issuance, for the logs
 }
@@ -150,6 +155,7 @@ func New(opt Options) *Daemon {
 		ariDue:    map[string]bool{},
 		status:    map[string]*certStatus{},
 		haproxies: map[string]*haproxyState{},
+		announced: map[string]string{},
 		removals:  removalState{letGo: map[string]bool{}, waits: map[string]string{}},
 	}
 	for _, h := range opt.HAProxies {

@@ -91,8 +91,10 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	defer ln.Close()
 	defer srv.Close()
 
+	hooks, waitHooks := startHooks(ctx, cfg, lbs, metrics, log)
+	defer waitHooks()
 	opts := daemon.Options{
-		Store: st, HAProxies: asHAProxies(lbs), Logger: log,
+		Store: st, HAProxies: asHAProxies(lbs), Logger: log, Hooks: hooks,
 		Workers: cfg.ACME.Concurrency, Metrics: metrics, RemovalLimit: cfg.Safety.RemovalLimitOrDefault(),
 	}
 	var view admin.ClusterView
