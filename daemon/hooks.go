@@ -103,7 +103,7 @@ func (d *Daemon) announce(c configs.Certificate, rec *store.Record, srv served) 
 		if done || !d.opt.Hooks.Run(e) {
 			continue
 		}
-		d.log.Info("deployed hook started", "cert", c.Name, "key_type", e.KeyType, "serial", e.Serial)
+		d.log.Info("deployed hook queued", "cert", c.Name, "key_type", e.KeyType, "serial", e.Serial)
 		d.mu.Lock()
 		d.announced[key] = e.Serial
 		d.mu.Unlock()
@@ -120,7 +120,7 @@ func (d *Daemon) announce(c configs.Certificate, rec *store.Record, srv served) 
 }
 
 // reportFailed runs the failed hook for an order of c that failed. It
-// describes the bundle of the first key type that is stored, if any.
+// describes the stored bundle of c's first key type, if there is one.
 func (d *Daemon) reportFailed(c configs.Certificate, rec *store.Record, err error) {
 	if d.opt.Hooks == nil {
 		return

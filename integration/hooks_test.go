@@ -114,9 +114,9 @@ func TestHookDeployed(t *testing.T) {
 		t.Errorf("bundle %X, lb1 serves %X, lb2 serves %X", bundleLeaf.SerialNumber, served.SerialNumber, other.SerialNumber)
 	}
 
-	// The pass logs each hook it starts before it counts itself done, so
-	// two passes without that line prove the hook was not started.
-	const started = `msg="deployed hook started" cert=shop`
+	// The pass logs each hook it queues before it counts itself done, so
+	// two passes without that line prove it was not queued.
+	const started = `msg="deployed hook queued" cert=shop`
 	e.twoPasses(t, api)
 	if l := hookLines(t, hooks); len(l) != 1 || strings.Count(e.proc.Logs(), started) != 1 {
 		t.Fatalf("after more passes the hook ran %d times (%q), logged %d times", len(l), l, strings.Count(e.proc.Logs(), started))
@@ -126,7 +126,7 @@ func TestHookDeployed(t *testing.T) {
 	api = e.adminAPI(t)
 	e.twoPasses(t, api)
 	if strings.Contains(e.proc.Logs(), started) {
-		t.Fatalf("a restart started the hook again for a serial it had reported")
+		t.Fatalf("a restart queued the hook again for a serial it had reported")
 	}
 	if l := hookLines(t, hooks); len(l) != 1 {
 		t.Fatalf("after a restart the hook ran %d times: %q", len(l), l)
