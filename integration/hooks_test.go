@@ -116,16 +116,16 @@ func TestHookDeployed(t *testing.T) {
 
 	// The pass logs each hook it queues before it counts itself done, so
 	// two passes without that line prove it was not queued.
-	const started = `msg="deployed hook queued" cert=shop`
+	const queued = `msg="deployed hook queued" cert=shop`
 	e.twoPasses(t, api)
-	if l := hookLines(t, hooks); len(l) != 1 || strings.Count(e.proc.Logs(), started) != 1 {
-		t.Fatalf("after more passes the hook ran %d times (%q), logged %d times", len(l), l, strings.Count(e.proc.Logs(), started))
+	if l := hookLines(t, hooks); len(l) != 1 || strings.Count(e.proc.Logs(), queued) != 1 {
+		t.Fatalf("after more passes the hook ran %d times (%q), logged %d times", len(l), l, strings.Count(e.proc.Logs(), queued))
 	}
 	e.proc.stop(t)
 	e.start()
 	api = e.adminAPI(t)
 	e.twoPasses(t, api)
-	if strings.Contains(e.proc.Logs(), started) {
+	if strings.Contains(e.proc.Logs(), queued) {
 		t.Fatalf("a restart queued the hook again for a serial it had reported")
 	}
 	if l := hookLines(t, hooks); len(l) != 1 {
