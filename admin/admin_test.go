@@ -277,6 +277,7 @@ func TestMetricsParseWithValues(t *testing.T) {
 	r.m.PassDone(time.Unix(1800000000, 0))
 	r.m.ConfigValid(true)
 	r.m.Challenge("hit")
+	r.m.Hook("deployed", "timeout")
 	_, body := r.do(t, http.MethodGet, "/metrics", "", "", nil)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
@@ -300,6 +301,7 @@ func TestMetricsParseWithValues(t *testing.T) {
 		`hotcert_reconcile_passes_total`:                                                 2,
 		`hotcert_config_valid`:                                                           1,
 		`hotcert_challenge_requests_total{result="hit"}`:                                 1,
+		`hotcert_hooks_total{event="deployed",result="timeout"}`:                         1,
 	}
 	got := flatten(fams)
 	for k, v := range want {

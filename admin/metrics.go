@@ -27,6 +27,7 @@ type Metrics struct {
 	configValid prometheus.Gauge
 	challenges  *prometheus.CounterVec
 	held        prometheus.Gauge
+	hooks       *prometheus.CounterVec
 }
 
 var _ daemon.Metrics = (*Metrics)(nil)
@@ -84,6 +85,10 @@ func NewMetrics(version string) *Metrics {
 			Name: "hotcert_removals_held",
 			Help: "Removals held back by safety.removal_limit until hotcert confirm-removals.",
 		}),
+		hooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotcert_hooks_total",
+			Help: "Hook runs by event (deployed, failed) and result (ok, failed, timeout, dropped).",
+		}, []string{"event", "result"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hotcert_build_info",
@@ -91,7 +96,7 @@ func NewMetrics(version string) *Metrics {
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 	m.reg.MustRegister(m.ready, m.expiry, m.renewal, m.haproxyUp, m.orders, m.failures, m.pushes,
-		m.lastPass, m.passes, m.configValid, m.challenges, m.held, build,
+		m.lastPass, m.passes, m.configValid, m.challenges, m.held, m.hooks, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both results exist from the start, so that rate() and absent() work
 	// before the first order.
@@ -166,6 +171,9 @@ func (m *Metrics) ConfigValid(ok bool) { m.configValid.Set(boolValue(ok)) }
 
 // RemovalsHeld records how many removals safety.removal_limit holds.
 func (m *Metrics) RemovalsHeld(n int) { m.held.Set(float64(n)) }
+
+// Hook counts one hook's outcome (hook.Options.Count).
+func (m *Metrics) Hook(event, result string) { m.hooks.WithLabelValues(event, result).Inc() }
 
 // Challenge counts one HTTP-01 request (issuer/http01 Responder.OnRequest).
 func (m *Metrics) Challenge(result string) { m.challenges.WithLabelValues(result).Inc() }

@@ -22,6 +22,7 @@ type Config struct {
 	DNSProviders map[string]DNS `yaml:"dns_providers"`
 	Admin        Admin          `yaml:"admin"`
 	Safety       Safety         `yaml:"safety"`
+	Hooks        Hooks          `yaml:"hooks"`
 	Cluster      *Cluster       `yaml:"cluster"` // nil: this hotcert runs alone
 
 	pos positions // where each field was written, for Validate
@@ -186,6 +187,7 @@ func (c *Config) applyDefaults() {
 		limit := DefaultRemovalLimit
 		c.Safety.RemovalLimit = &limit
 	}
+	c.Hooks.applyDefaults()
 	if c.Cluster != nil {
 		c.Cluster.applyDefaults()
 	}

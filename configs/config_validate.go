@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	if l := c.Safety.RemovalLimit; l != nil && *l < 0 {
 		r.add("safety.removal_limit", "must be 0 (no limit) or more, not %d", *l)
 	}
+	c.Hooks.validate(r)
 	if c.Cluster != nil {
 		c.Cluster.validate(r)
 	}

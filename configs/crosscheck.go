@@ -86,5 +86,6 @@ func (c *Config) Warnings() Problems {
 		r.add("admin.listen", "warning: %s is not a loopback address: the admin API is plain HTTP, so its bearer token "+
 			"crosses the network in clear text; listen on 127.0.0.1, or put a TLS proxy in front", c.Admin.Listen)
 	}
+	c.Hooks.warnings(r)
 	return r.probs
 }

@@ -130,14 +130,17 @@ func (m *memo) refresh(name string) error {
 
 // Put writes a record. An operator's renewal request may have been written
 // (update) while the caller held an older copy: the request's times only
-// move forward, so the later of each is kept.
+// move forward, so the later of each is kept. So does the serial a deployed
+// hook ran for, which only the pass writes (announce).
 func (m *memo) Put(r *store.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur := m.recs[r.Name]; cur != nil && (cur.RenewAsked.After(r.RenewAsked) || cur.RenewDone.After(r.RenewDone)) {
+	if cur := m.recs[r.Name]; cur != nil && (cur.RenewAsked.After(r.RenewAsked) || cur.RenewDone.After(r.RenewDone) ||
+		!maps.Equal(cur.Deployed, r.Deployed)) {
 		r = r.Clone()
 		r.RenewAsked = later(r.RenewAsked, cur.RenewAsked)
 		r.RenewDone = later(r.RenewDone, cur.RenewDone)
+		r.Deployed = maps.Clone(cur.Deployed)
 	}
 	return m.putLocked(r)
 }

@@ -84,6 +84,8 @@ type Options struct {
 	// Directory is the CA's directory URL that orders go to. A certificate
 	// another directory issued is ordered again from this one.
 	Directory string
+	// Hooks runs the operator's deployed and failed commands; nil runs none.
+	Hooks Hooks
 }
 
 // Daemon owns the desired set and the queue.
@@ -116,6 +118,9 @@ type Daemon struct {
 	passOK    time.Time
 	cfgErr    error
 	removals  removalState
+	// announced is, by "<cert>/<key type>", the serial the deployed hook
+	// last ran for in this process (see announce).
+	announced map[string]string
 
 	progress progress // of a long first issuance, for the logs
 }
@@ -153,6 +158,7 @@ func New(opt Options) *Daemon {
 		ariDue:    map[string]bool{},
 		status:    map[string]*certStatus{},
 		haproxies: map[string]*haproxyState{},
+		announced: map[string]string{},
 		removals:  removalState{letGo: map[string]bool{}, waits: map[string]string{}},
 	}
 	for _, h := range opt.HAProxies {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
@@ -47,6 +48,11 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 		want[c.Name] = true
 		dec := d.decideNow(c, recs[c.Name], srv, shared, now)
 		d.note(c, recs[c.Name], dec, srv)
+		if shared == nil {
+			// The serial a hook ran for is recorded in the shared store, so
+			// hooks wait while it is away.
+			d.announce(c, recs[c.Name], srv)
+		}
 		d.enqueue(c, dec, start)
 		next = earliest(next, dec.Wake)
 	}
@@ -182,6 +188,11 @@ func (d *Daemon) prune(want map[string]bool, start uint64) (gone []string) {
 	for n, f := range d.holds {
 		if !want[n] && f.spec != removedSpec {
 			delete(d.holds, n)
+		}
+	}
+	for k := range d.announced {
+		if !want[k[:strings.LastIndexByte(k, '/')]] {
+			delete(d.announced, k)
 		}
 	}
 	return gone

@@ -95,7 +95,9 @@ func (d *Daemon) order(ctx context.Context, j job, put func(*store.Record) error
 			// failure with a backoff.
 			return fmt.Errorf("order %s abandoned: %w", c.Name, ctx.Err())
 		}
-		return d.failed(rec, err, put)
+		ferr := d.failed(rec, err, put)
+		d.reportFailed(c, rec, err)
+		return ferr
 	}
 	d.succeeded(c, rec)
 	if j.forced {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -104,6 +105,11 @@ type Record struct {
 	// RemovedAt is when the name left the domains file; the key and state are
 	// kept for a grace period so that re-adding it costs no new order.
 	RemovedAt time.Time `json:"removed_at,omitzero"`
+
+	// Deployed is, by key type, the serial (as openssl prints it) that the
+	// deployed hook last ran for, so that neither a later pass nor a
+	// restart runs it again for the same bundle.
+	Deployed map[string]string `json:"deployed,omitempty"`
 }
 
 // CheckFormat refuses a record of a format this hotcert does not know, and
@@ -133,5 +139,6 @@ func (r *Record) Clone() *Record {
 	for k, v := range r.Bundles {
 		c.Bundles[k] = v
 	}
+	c.Deployed = maps.Clone(r.Deployed)
 	return &c
 }

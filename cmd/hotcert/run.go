@@ -91,8 +91,14 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	defer ln.Close()
 	defer srv.Close()
 
+	// Hooks stop with serve, whichever way it returns; deferred calls run
+	// last first, so the wait comes after the cancel.
+	hctx, stopHooks := context.WithCancel(ctx)
+	hooks, waitHooks := startHooks(hctx, cfg, lbs, metrics, log)
+	defer waitHooks()
+	defer stopHooks()
 	opts := daemon.Options{
-		Store: st, HAProxies: asHAProxies(lbs), Logger: log,
+		Store: st, HAProxies: asHAProxies(lbs), Logger: log, Hooks: hooks,
 		Workers: cfg.ACME.Concurrency, Metrics: metrics, RemovalLimit: cfg.Safety.RemovalLimitOrDefault(),
 	}
 	var view admin.ClusterView
