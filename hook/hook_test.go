@@ -128,7 +128,7 @@ func TestOutputAndFailure(t *testing.T) {
 		`msg="hook output" cert=shop event=failed stream=stdout line=one`,
 		`msg="hook output" cert=shop event=failed stream=stderr line=two`,
 		`stream=stderr line="no newline"`,
-		`msg="hook failed" cert=shop event=failed exit="exit status 3" last_stderr="no newline"`,
+		`msg="hook failed" cert=shop event=failed err="/bin/sh: exit status 3: no newline" last_stderr="no newline"`,
 	} {
 		if !strings.Contains(l, want) {
 			t.Errorf("log lacks %s:\n%s", want, l)
@@ -224,15 +224,4 @@ func TestShutdownKills(t *testing.T) {
 	data, _ := os.ReadFile(pidFile)
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	gone(t, pid)
-}
-
-func TestLongLinesAreSplit(t *testing.T) {
-	var got []string
-	w := &lineWriter{fn: func(l string) { got = append(got, l) }}
-	w.Write([]byte(strings.Repeat("x", maxLine+10) + "\r\nab"))
-	w.Write([]byte("c\n"))
-	w.flush()
-	if len(got) != 3 || len(got[0]) != maxLine || got[1] != strings.Repeat("x", 10) || got[2] != "abc" {
-		t.Errorf("%d lines, want %d, \"x\"*10, \"abc\"", len(got), maxLine)
-	}
 }

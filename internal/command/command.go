@@ -20,10 +20,17 @@ import (
 
 // Cmd is a command and how to run it.
 type Cmd struct {
-	Argv    []string      // the program and its first arguments, as configured
-	Env     []string      // KEY=VALUE, added to hotcert's own environment; never logged
+	Argv []string // the program and its first arguments, as configured
+	Env  []string // KEY=VALUE, added to hotcert's own environment; never logged
+	// OwnEnv makes Env the whole environment: nothing of hotcert's own
+	// (credentials given to it, say) reaches the command.
+	OwnEnv  bool
+	Dir     string        // working directory; "" is hotcert's
 	Timeout time.Duration // required: a command that hangs must not hold anything up
 	Log     *slog.Logger  // each line of output, with "stream" stdout or stderr
+	// Output is the message each line of output is logged with;
+	// "command output" when empty.
+	Output string
 }
 
 // waitDelay bounds how long Run waits for the output of processes that left
@@ -41,10 +48,14 @@ func Run(ctx context.Context, c Cmd, args ...string) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Argv[0], append(c.Argv[1:], args...)...)
 	cmd.Env = append(os.Environ(), c.Env...)
+	if c.OwnEnv {
+		cmd.Env = c.Env
+	}
+	cmd.Dir = c.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = waitDelay
-	stdout, stderr := newLines(c.Log, "stdout"), newLines(c.Log, "stderr")
+	stdout, stderr := newLines(c.Log, c.Output, "stdout"), newLines(c.Log, c.Output, "stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
 	stdout.flush()
@@ -53,6 +64,9 @@ func Run(ctx context.Context, c Cmd, args ...string) error {
 		return nil
 	}
 	e := &Error{Command: c.Argv[0], Stderr: stderr.lastLine(), Err: err}
+	if cmd.Process != nil {
+		e.Pid = cmd.Process.Pid
+	}
 	var exit *exec.ExitError
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -70,6 +84,7 @@ type Error struct {
 	ExitCode int           // when it exited non-zero; -1 when killed by a signal
 	Timeout  time.Duration // non-zero when it was killed at the timeout
 	Stderr   string        // the last line it wrote to stderr, if any
+	Pid      int           // the process's, once it started
 	Err      error
 }
 
@@ -99,6 +114,7 @@ const maxLine = 4096
 // lines logs what a command writes, one log record per line.
 type lines struct {
 	log    *slog.Logger
+	msg    string
 	stream string
 
 	mu   sync.Mutex
@@ -106,11 +122,14 @@ type lines struct {
 	last string
 }
 
-func newLines(log *slog.Logger, stream string) *lines {
+func newLines(log *slog.Logger, msg, stream string) *lines {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &lines{log: log, stream: stream}
+	if msg == "" {
+		msg = "command output"
+	}
+	return &lines{log: log, msg: msg, stream: stream}
 }
 
 func (l *lines) Write(p []byte) (int, error) {
@@ -119,14 +138,17 @@ func (l *lines) Write(p []byte) (int, error) {
 	l.buf = append(l.buf, p...)
 	for {
 		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 && len(l.buf) < maxLine {
+		switch {
+		case i >= 0 && i <= maxLine:
+			l.emit(string(l.buf[:i]))
+			l.buf = l.buf[i+1:]
+		case len(l.buf) >= maxLine:
+			// No newline within maxLine: log a piece, keep every byte.
+			l.emit(string(l.buf[:maxLine]))
+			l.buf = l.buf[maxLine:]
+		default:
 			return len(p), nil
 		}
-		if i < 0 {
-			i = maxLine
-		}
-		l.emit(string(l.buf[:i]))
-		l.buf = l.buf[min(i+1, len(l.buf)):]
 	}
 }
 
@@ -136,7 +158,7 @@ func (l *lines) emit(line string) {
 		return
 	}
 	l.last = line
-	l.log.Info("command output", "stream", l.stream, "line", line)
+	l.log.Info(l.msg, "stream", l.stream, "line", line)
 }
 
 func (l *lines) flush() {

@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -98,3 +99,27 @@ func TestRunStopsWhenTheContextEnds(t *testing.T) {
 		t.Fatal("a cancelled run succeeded")
 	}
 }
+
+// TestLongLinesAreSplit: a line longer than maxLine is logged in pieces,
+// a carriage return before the newline is dropped, and a line written in
+// two parts is logged once.
+func TestLongLinesAreSplit(t *testing.T) {
+	var got []string
+	l := newLines(slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) {
+		var rec struct{ Line string }
+		if err := json.Unmarshal(p, &rec); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rec.Line)
+	}), nil)), "", "stdout")
+	l.Write([]byte(strings.Repeat("x", maxLine+10) + "\r\nab"))
+	l.Write([]byte("c\n"))
+	l.flush()
+	if len(got) != 3 || len(got[0]) != maxLine || got[1] != strings.Repeat("x", 10) || got[2] != "abc" {
+		t.Errorf("%d lines, want %d, \"x\"*10, \"abc\"", len(got), maxLine)
+	}
+}
+
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
