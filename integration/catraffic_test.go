@@ -116,7 +116,7 @@ func (w *caTraffic) hook(x *testca.Exchange) bool {
 	isCert := strings.HasPrefix(x.Path, "/certZ/") && x.Status == http.StatusOK
 	node, err := -1, error(nil)
 	if isNewOrder(x) || isCert || finalize(x, nil) {
-		node, err = w.c.owner(x.Remote)
+		node, err = w.c.owner(x.Remote, x.Local)
 	}
 	if isNewOrder(x) {
 		names = orderNames(x.Response)
@@ -202,11 +202,11 @@ func orderNames(body []byte) []string {
 
 // owner is the node whose hotcert holds the client end of the connection
 // from remote.
-func (c *clusterEnv) owner(remote string) (int, error) {
+func (c *clusterEnv) owner(remote, proxy string) (int, error) {
 	c.mu.Lock()
 	pids := slices.Clone(c.pids)
 	c.mu.Unlock()
-	return connOwner(remote, pids)
+	return connOwner(remote, proxy, pids)
 }
 
 // connOwner returns the index in pids of the process that holds the
@@ -215,12 +215,8 @@ func (c *clusterEnv) owner(remote string) (int, error) {
 // /proc/net/tcp, and the process with that socket among its open files.
 // The connection is open while the proxy handles its request, so the
 // lookup cannot miss a process that is alive.
-func connOwner(remote string, pids []int) (int, error) {
-	_, port, err := net.SplitHostPort(remote)
-	if err != nil {
-		return -1, err
-	}
-	p, err := strconv.Atoi(port)
+func connOwner(remote, proxy string, pids []int) (int, error) {
+	local, err := procAddr(remote)
 	if err != nil {
 		return -1, err
 	}
@@ -228,18 +224,19 @@ func connOwner(remote string, pids []int) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	local := fmt.Sprintf("0100007F:%04X", p)
-	inode := ""
+	// The same local port can also be in the table for a connection to
+	// another peer, or in TIME_WAIT with no socket (inode 0): the line must
+	// name the proxy as its peer and a live socket.
+	peer, _ := procAddr(proxy)
+	targets := map[string]bool{}
 	for _, l := range strings.Split(string(table), "\n")[1:] {
-		if f := strings.Fields(l); len(f) > 9 && f[1] == local {
-			inode = f[9]
-			break
+		if f := strings.Fields(l); len(f) > 9 && f[1] == local && (peer == "" || f[2] == peer) && f[9] != "0" {
+			targets["socket:["+f[9]+"]"] = true
 		}
 	}
-	if inode == "" {
+	if len(targets) == 0 {
 		return -1, fmt.Errorf("no socket on %s in /proc/net/tcp", remote)
 	}
-	target := "socket:[" + inode + "]"
 	for i, pid := range pids {
 		if pid == 0 {
 			continue
@@ -250,10 +247,25 @@ func connOwner(remote string, pids []int) (int, error) {
 			continue
 		}
 		for _, fd := range fds {
-			if l, _ := os.Readlink(filepath.Join(dir, fd.Name())); l == target {
+			if l, _ := os.Readlink(filepath.Join(dir, fd.Name())); targets[l] {
 				return i, nil
 			}
 		}
 	}
-	return -1, fmt.Errorf("no node holds the connection from %s (socket %s)", remote, inode)
+	return -1, fmt.Errorf("no node holds the connection from %s (sockets %v)", remote, targets)
+}
+
+// procAddr writes an IPv4 host:port as /proc/net/tcp does: the address's
+// four bytes as one little-endian hexadecimal number, then the port.
+func procAddr(hostPort string) (string, error) {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return "", err
+	}
+	ip := net.ParseIP(host).To4()
+	p, err := strconv.Atoi(port)
+	if ip == nil || err != nil {
+		return "", fmt.Errorf("not an IPv4 host:port: %q", hostPort)
+	}
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], p), nil
 }

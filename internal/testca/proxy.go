@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -27,7 +28,9 @@ type Proxy struct {
 type Exchange struct {
 	// Remote is the client's address (host:port of its connection), which
 	// tells apart clients that share the proxy.
-	Remote   string
+	Remote string
+	// Local is the proxy's end of that connection.
+	Local    string
 	Method   string
 	Path     string
 	Body     []byte // the request's
@@ -93,6 +96,10 @@ func (p *Proxy) forward(r *http.Request) (*Exchange, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testca proxy: %w", err)
 	}
-	return &Exchange{Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, Body: body, Status: res.StatusCode,
+	var local string
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		local = a.String()
+	}
+	return &Exchange{Remote: r.RemoteAddr, Local: local, Method: r.Method, Path: r.URL.Path, Body: body, Status: res.StatusCode,
 		Header: res.Header, Response: answer}, nil
 }
