@@ -25,6 +25,14 @@ func bufLog() (*slog.Logger, *bytes.Buffer) {
 	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
 }
 
+// needs skips a test of a provider that this build leaves out.
+func needs(t *testing.T, name string) {
+	t.Helper()
+	if _, ok := builders[name]; !ok {
+		t.Skipf("%s not compiled in", name)
+	}
+}
+
 // addBuilder registers a test-only provider name for the test's lifetime.
 func addBuilder(t *testing.T, name string, b func() (challenge.Provider, error)) {
 	t.Helper()
@@ -86,6 +94,7 @@ func TestNewConcurrentSettingsDoNotMix(t *testing.T) {
 }
 
 func TestNewMissingVariableNamesIt(t *testing.T) {
+	needs(t, "rfc2136")
 	for _, v := range []string{"DNSUPDATE_NAMESERVER", "RFC2136_NAMESERVER"} {
 		t.Setenv(v, "")
 	}
@@ -115,9 +124,8 @@ func TestNewUnknownListsKnown(t *testing.T) {
 }
 
 func TestSecretsStayOutOfErrorsLogsAndEnv(t *testing.T) {
-	if _, ok := builders["cloudflare"]; !ok {
-		t.Skip("cloudflare not compiled in")
-	}
+	needs(t, "rfc2136")
+	needs(t, "cloudflare")
 	const secret = "c2VjcmV0LXRoYXQtbXVzdC1ub3QtbGVhaw=="
 	log, buf := bufLog()
 	_, err := New("rfc2136", map[string]string{

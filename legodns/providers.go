@@ -1,4 +1,4 @@
-//go:build !lego_none
+//go:build !lego_none && !lego_custom
 
 package legodns
 
