@@ -60,7 +60,7 @@ func New(name string, env map[string]string, log *slog.Logger) (dns01.Provider, 
 	if !ok {
 		return nil, fmt.Errorf("%w %q (compiled in: %s)", ErrUnknown, name, strings.Join(Names(), ", "))
 	}
-	legolog.SetDefault(log.With("component", "lego"))
+	legolog.SetDefault(log.WithGroup("lego")) // lego logs through one global logger
 	log.Debug("building lego DNS provider", "provider", name, "variables", slices.Sorted(maps.Keys(env)))
 	var p challenge.Provider
 	err := withEnv(env, func() (err error) { p, err = build(); return err })
@@ -105,6 +105,9 @@ func (p *Provider) call(ctx context.Context, op string, r dns01.Record, fn func(
 	case err = <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
+		go func() { // the abandoned call's outcome, which nobody waits for any more
+			p.log.Debug("lego call ended after its deadline", "op", op, "name", r.FQDN, "error", <-done)
+		}()
 	}
 	if err != nil {
 		return fmt.Errorf("lego DNS provider %s: %s %s: %w", p.name, op, r.FQDN, err)
