@@ -6,11 +6,15 @@ PREFIX  ?= /usr/local
 # go.mod names the toolchain (a patch release with the standard library's
 # security fixes); let go fetch it through the module proxy if needed.
 export GOTOOLCHAIN ?= auto
+# TAGS picks the lego DNS providers compiled in: empty for the default ten,
+# lego_none for none, lego_custom for the set scripts/lego-providers wrote
+# (docs/benchmarks.md, "DNS providers: binary size and build time").
+TAGS    ?=
 
 .PHONY: build test check vet fmt demo deps install bench clean vulncheck
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hotcert ./cmd/hotcert
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/hotcert ./cmd/hotcert
 	$(GO) build -o bin/hotcert-demo ./cmd/hotcert-demo
 
 # deps installs what the demo and the tests need on a fresh Debian machine:

@@ -1,16 +1,20 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/hotcert/hotcert/dns01"
+	"github.com/hotcert/hotcert/legodns"
 )
 
-// newLegoProvider builds a provider of lego's DNS library by name (see legodns).
+// newLegoProvider builds lego's DNS provider NAME. "lego:NAME" always
+// means lego's provider, so that lego's rfc2136 stays reachable beside
+// hotcert's own rfc2136 kind; a bare name other than hotcert's kinds means
+// lego's too.
 func newLegoProvider(name string, env map[string]string, log *slog.Logger) (dns01.Provider, error) {
-	return nil, fmt.Errorf("dns provider %q: lego's providers are not compiled in", name)
+	return legodns.New(strings.TrimPrefix(name, "lego:"), env, log)
 }
 
-// legoProviderNames are the lego providers compiled in, for check's messages.
-func legoProviderNames() []string { return nil }
+// legoProviderNames lists the lego providers compiled into this binary.
+func legoProviderNames() []string { return legodns.Names() }
