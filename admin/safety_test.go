@@ -49,17 +49,17 @@ func TestPlanChecksTheFileLikeTheDaemon(t *testing.T) {
 	if _, err := (&Client{URL: c.URL}).Plan(ctx, "x.yaml", good); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
 		t.Fatalf("plan without a token: %v", err)
 	}
-	p, err := c.Plan(ctx, "/home/ops/domains.new.yaml", good)
+	p, err := c.Plan(ctx, "/etc/hotcert/domains.new.yaml", good)
 	if err != nil || len(p.Certificates) != 1 || p.Certificates[0].Name != "a.example.com" || p.Counts["issue"] != 1 {
 		t.Fatalf("Plan = %+v, %v", p, err)
 	}
 
 	bad := []byte("certificates:\n  - domains: [a.example.com]\n    key_type: dsa\n  - domains: [b.example.com]\n    challenge: dns-01\n")
-	_, err = c.Plan(ctx, "/home/ops/domains.new.yaml", bad)
+	_, err = c.Plan(ctx, "/etc/hotcert/domains.new.yaml", bad)
 	if !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity || len(se.Problem.Problems) != 1 {
 		t.Fatalf("a bad file: %v (%+v), want 422 with its problems", err, se)
 	}
-	if got := se.Problem.Problems[0]; !strings.HasPrefix(got, "/home/ops/domains.new.yaml:3:15: certificates[0].key_type") {
+	if got := se.Problem.Problems[0]; !strings.HasPrefix(got, "/etc/hotcert/domains.new.yaml:3:15: certificates[0].key_type") {
 		t.Fatalf("problem %q, want FILE:LINE:COL: FIELD naming the candidate", got)
 	}
 	_, err = c.Plan(ctx, "x.yaml", []byte("certificates: []\n# "+strings.Repeat("x", 2<<10)+"\n"))
