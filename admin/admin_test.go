@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,10 +46,69 @@ type fakeDaemon struct {
 	release chan struct{}
 	held    []string
 	planned []*configs.Domains
+	// certs are the statuses, sorted by name; nil: shop alone.
+	certs   []daemon.CertStatus
+	lookups int // calls of StatusOf
 }
 
-func (f *fakeDaemon) Status() []daemon.CertStatus {
-	return []daemon.CertStatus{{Name: "shop", Domains: []string{"shop.test"}, Loaded: map[string]string{"lb1": "ab"}}}
+func (f *fakeDaemon) statuses() []daemon.CertStatus {
+	if f.certs == nil {
+		return []daemon.CertStatus{{Name: "shop", Domains: []string{"shop.test"}, State: "ok", Loaded: map[string]string{"lb1": "ab"}}}
+	}
+	return f.certs
+}
+
+// StatusPage finds the page by binary search, so that a benchmark
+// measures the handler, not the fake.
+func (f *fakeDaemon) StatusPage(q daemon.StatusQuery) (page []daemon.CertStatus, total, rest int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	all := f.statuses()
+	from, _ := slices.BinarySearchFunc(all, q.After, func(s daemon.CertStatus, after string) int {
+		if s.Name <= after {
+			return -1
+		}
+		return 1
+	})
+	for i, s := range all {
+		if !strings.HasPrefix(s.State, q.State) {
+			continue
+		}
+		total++
+		if i >= from && (q.Limit == 0 || len(page) < q.Limit) {
+			page = append(page, s)
+		} else if i >= from {
+			rest++
+		}
+	}
+	return page, total, rest
+}
+
+func (f *fakeDaemon) StatusOf(name string) (daemon.CertStatus, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	for _, s := range f.statuses() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return daemon.CertStatus{}, false
+}
+
+// setStatus puts s in the list in its place by name.
+func (f *fakeDaemon) setStatus(s daemon.CertStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.certs = slices.DeleteFunc(slices.Clone(f.statuses()), func(c daemon.CertStatus) bool { return c.Name == s.Name })
+	i, _ := slices.BinarySearchFunc(f.certs, s.Name, func(c daemon.CertStatus, n string) int { return strings.Compare(c.Name, n) })
+	f.certs = slices.Insert(f.certs, i, s)
+}
+
+func (f *fakeDaemon) lookupCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lookups
 }
 
 func (f *fakeDaemon) Renew(name string) error {

@@ -114,8 +114,7 @@ func readOneShot(r *http.Request, limit int64) (*oneShot, *badInput) {
 func formError(err error, limit int64) *badInput {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) || strings.Contains(err.Error(), "too large") {
-		return &badInput{http.StatusRequestEntityTooLarge, probTooLarge, "body",
-			fmt.Sprintf("the request body is larger than %d bytes", limit)}
+		return bodyTooLarge(limit)
 	}
 	if errors.Is(err, http.ErrNotMultipart) || errors.Is(err, http.ErrMissingBoundary) {
 		return &badInput{http.StatusUnsupportedMediaType, probBadRequest, "Content-Type",

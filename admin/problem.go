@@ -16,6 +16,15 @@ type Problem struct {
 	// Problems lists a rejected file's problems, one FILE:LINE:COL: FIELD:
 	// message each, as hotcert check prints them.
 	Problems []string `json:"problems,omitempty"`
+	// Fields lists every rejected field of a request body, for a client
+	// that shows each beside its input.
+	Fields []FieldProblem `json:"fields,omitempty"`
+}
+
+// FieldProblem is one rejected field: "domains[1]", "key_type", ...
+type FieldProblem struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
 }
 
 // Problem types; "about:blank" when the status code says it all.
@@ -31,6 +40,10 @@ const (
 	probBadDomains   = "urn:hotcert:problem:bad-domains-file"
 	probCA           = "urn:hotcert:problem:ca"
 	probInternal     = "urn:hotcert:problem:internal"
+	// PUT and DELETE /v1/certificates/{name}.
+	probBadCertificate = "urn:hotcert:problem:bad-certificate"
+	probHandWritten    = "urn:hotcert:problem:hand-written"
+	probNoDir          = "urn:hotcert:problem:no-domains-dir"
 )
 
 func writeProblem(w http.ResponseWriter, status int, typ, field, detail string) {

@@ -20,7 +20,11 @@ import (
 
 // Daemon is what the admin API steers.
 type Daemon interface {
-	Status() []daemon.CertStatus
+	// StatusPage and StatusOf answer in time that does not grow with the
+	// number of certificates beyond a scan of a map: GET /v1/certificates
+	// pages through 100,000 of them, and PUT ?wait=served polls one.
+	StatusPage(q daemon.StatusQuery) (page []daemon.CertStatus, total, rest int)
+	StatusOf(name string) (daemon.CertStatus, bool)
 	Renew(name string) error
 	Revoke(ctx context.Context, name string, reason int) error
 	ConfigErr() error
@@ -67,6 +71,9 @@ type Options struct {
 	CheckDomains func(label string, data []byte) (*configs.Domains, error)
 	// PlanMaxBody bounds the domains file POST /v1/plan takes (default 16 MiB).
 	PlanMaxBody int64
+	// Catalog writes and removes the files of PUT and DELETE
+	// /v1/certificates/{name}; nil when domains_dir is not set.
+	Catalog Catalog
 }
 
 // Server is the admin HTTP API.
@@ -107,6 +114,9 @@ func New(opt Options) *Server {
 	s := &Server{opt: opt, log: opt.Logger, mux: http.NewServeMux(), orders: make(chan struct{}, 4)}
 	s.health = &probeCache{probe: opt.Daemon.Probe, timeout: opt.ProbeTimeout, ttl: opt.ProbeTTL, now: opt.Now}
 	s.mux.HandleFunc("GET /v1/certificates", s.certificates)
+	s.mux.HandleFunc("GET /v1/certificates/{name}", s.certificate)
+	s.mux.HandleFunc("PUT /v1/certificates/{name}", s.auth(s.put))
+	s.mux.HandleFunc("DELETE /v1/certificates/{name}", s.auth(s.delete))
 	s.mux.HandleFunc("POST /v1/certificates/{name}/renew", s.auth(s.renew))
 	s.mux.HandleFunc("POST /v1/certificates/{name}/revoke", s.auth(s.revoke))
 	s.mux.HandleFunc("POST /v1/orders", s.auth(s.order))
@@ -153,29 +163,6 @@ func (s *Server) authLimit(maxBody int64, next http.HandlerFunc) http.HandlerFun
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		next(w, r)
 	}
-}
-
-// CertList is GET /v1/certificates' answer. A rejected domains file shows
-// in ConfigError, since the list is then the last good set, not what the
-// file says.
-type CertList struct {
-	ConfigError  string              `json:"config_error,omitempty"`
-	Cluster      *ClusterStatus      `json:"cluster,omitempty"`
-	Certificates []daemon.CertStatus `json:"certificates"`
-	// Removals are certificates that left the domains file and are still
-	// served: held by safety.removal_limit, or waiting for a certificate
-	// that covers their names.
-	Removals []daemon.RemovalStatus `json:"removals,omitempty"`
-}
-
-// certificates lists every certificate.
-func (s *Server) certificates(w http.ResponseWriter, r *http.Request) {
-	body := CertList{Certificates: s.opt.Daemon.Status(), Cluster: clusterStatus(r.Context(), s.opt.Cluster),
-		Removals: s.opt.Daemon.Removals()}
-	if err := s.opt.Daemon.ConfigErr(); err != nil {
-		body.ConfigError = err.Error()
-	}
-	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
