@@ -58,8 +58,8 @@ func (f *fakeDaemon) statuses() []daemon.CertStatus {
 	return f.certs
 }
 
-// StatusPage finds the page by binary search, so that a benchmark
-// measures the handler, not the fake.
+// StatusPage finds the page's start by binary search and counts the
+// matches in one pass over the sorted slice.
 func (f *fakeDaemon) StatusPage(q daemon.StatusQuery) (page []daemon.CertStatus, total, rest int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -226,9 +226,13 @@ type rig struct {
 	clock *fakeClock
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, edit ...func(*Options)) *rig {
 	r := &rig{d: &fakeDaemon{revoked: map[string]int{}}, o: &fakeOrders{}, m: NewMetrics("test"), clock: &fakeClock{}}
-	s := New(Options{Daemon: r.d, Token: testToken, Metrics: r.m, NewClient: r.o.newClient, MaxBody: 32 << 10, Now: r.clock.Now})
+	opt := Options{Daemon: r.d, Token: testToken, Metrics: r.m, NewClient: r.o.newClient, MaxBody: 32 << 10, Now: r.clock.Now}
+	for _, e := range edit {
+		e(&opt)
+	}
+	s := New(opt)
 	r.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(r.srv.Close)
 	return r
