@@ -2,12 +2,15 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/configs"
 )
 
 // The client is tested against the server itself, so that the two agree on
@@ -131,5 +134,53 @@ func TestNewClientDialsWildcardsOnLoopback(t *testing.T) {
 		if got := NewClient(listen, "").URL; got != want {
 			t.Errorf("NewClient(%q).URL = %q, want %q", listen, got, want)
 		}
+	}
+}
+
+func TestClientPagesPutsAndDeletes(t *testing.T) {
+	r, cat := catalogRig(t)
+	r.d.certs = manyStatuses(25)
+	c := &Client{URL: r.srv.URL, Token: testToken}
+	ctx := context.Background()
+	var seen int
+	q := CertQuery{State: "ok", Limit: 10}
+	for pages := 0; ; pages++ {
+		raw, p, err := c.CertificatesPageJSON(ctx, q)
+		var list CertList
+		if err != nil || json.Unmarshal(raw, &list) != nil || p.Total != 16 || pages > 2 {
+			t.Fatalf("page %d: %v %+v", pages, err, p)
+		}
+		seen += len(list.Certificates)
+		if p.Next == "" {
+			break
+		}
+		q.After = p.Next
+	}
+	if seen != 16 {
+		t.Fatalf("pages gave %d certificates, want 16", seen)
+	}
+	if raw, err := c.CertificateJSON(ctx, "cert-000003"); err != nil || !strings.Contains(string(raw), `"cert-000003"`) {
+		t.Fatalf("CertificateJSON: %v %s", err, raw)
+	}
+	var se *StatusError
+	if _, err := c.CertificateJSON(ctx, "nope"); !errors.As(err, &se) || se.Code != 404 {
+		t.Fatalf("CertificateJSON of an unknown name: %v", err)
+	}
+	st, code, err := c.Put(ctx, "a", CertRequest{Domains: []string{"a.example.test"}, KeyType: []string{"rsa2048"}}, 0)
+	if err != nil || code != 201 || st.State != "accepted" || cat.specs["a"].KeyTypes[0] != "rsa2048" {
+		t.Fatalf("Put: %d %+v %v", code, st, err)
+	}
+	if _, code, err := c.Put(ctx, "a", CertRequest{Domains: []string{"a.example.test"}}, 100*time.Millisecond); code != 202 || err != nil {
+		t.Fatalf("Put waiting for a certificate never served: %d %v", code, err)
+	}
+	cat.err = configs.Problems{{Field: "domains", Msg: "at least one domain is required"}}
+	if _, code, err := c.Put(ctx, "b", CertRequest{}, 0); !errors.As(err, &se) || code != 422 || se.Problem.Fields[0].Field != "domains" {
+		t.Fatalf("Put of an invalid certificate: %d %v", code, err)
+	}
+	if err := c.Delete(ctx, "a"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := c.Delete(ctx, "a"); !errors.As(err, &se) || se.Code != 404 {
+		t.Fatalf("Delete again: %v", err)
 	}
 }

@@ -105,7 +105,8 @@ func noDir() *badInput {
 		"domains_dir is not set in hotcert.yaml: the admin API writes each certificate as a file there"}
 }
 
-// catalogError answers an error of Catalog.Put or Delete.
+// catalogError answers an error of Catalog.Put or Delete, which names the
+// certificate (and for a hand-written one, its file and line) itself.
 func (s *Server) catalogError(w http.ResponseWriter, name string, err error) {
 	var ps configs.Problems
 	switch {
@@ -115,10 +116,10 @@ func (s *Server) catalogError(w http.ResponseWriter, name string, err error) {
 		bad := noDir()
 		writeProblem(w, bad.status, bad.typ, bad.field, bad.detail)
 	case errors.Is(err, catalog.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, probNotFound, "name", name+": "+err.Error())
+		writeProblem(w, http.StatusNotFound, probNotFound, "name", err.Error())
 	case errors.Is(err, catalog.ErrHandWritten):
 		writeProblem(w, http.StatusConflict, probHandWritten, "name",
-			name+": "+err.Error()+"; change it in that file, not through the admin API")
+			err.Error()+"; change it in that file, not through the admin API")
 	default:
 		s.log.Error("admin: writing the domains", "cert", name, "err", err)
 		writeProblem(w, http.StatusInternalServerError, probInternal, "", err.Error())
