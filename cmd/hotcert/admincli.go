@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hotcert/hotcert/admin"
@@ -58,15 +60,30 @@ func firstLine(err error) error {
 	return errors.New(line)
 }
 
+// defaultStatusLimit is how many certificates hotcert status shows
+// without --limit or --all: a screenful or two, not 100,000 lines.
+const defaultStatusLimit = 100
+
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("status", stderr)
 	format := fs.String("o", "table", "output: table (one certificate: its fields, one per line) or json")
+	var q admin.CertQuery
+	fs.StringVar(&q.State, "state", "", "only certificates whose state starts with `S`: ok, waiting, issue, renew, refresh-ari, push, remove")
+	fs.IntVar(&q.Limit, "limit", defaultStatusLimit, "show at most `N` certificates")
+	fs.StringVar(&q.After, "after", "", "start after the certificate `NAME` (the next page)")
+	all := fs.Bool("all", false, "show every certificate")
 	pos, err := parseArgs(fs, args, stdout, 0, 1)
 	if err != nil {
 		return err
 	}
 	if *format != "table" && *format != "json" {
 		return badUsage(fs, stderr, fmt.Sprintf("-o %q: want table or json", *format))
+	}
+	if msg := listFlagsProblem(fs, len(pos) == 1, q.Limit); msg != "" {
+		return badUsage(fs, stderr, msg)
+	}
+	if *all {
+		q.Limit = 0
 	}
 	c, err := newAPIClient(*cfgPath, false)
 	if err != nil {
@@ -76,55 +93,100 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if len(pos) == 1 {
 		return statusOne(ctx, c, pos[0], *format, stdout)
 	}
-	if *format == "json" {
-		raw, err := c.CertificatesJSON(ctx)
-		if err != nil {
-			return c.explain(err)
-		}
-		_, err = stdout.Write(raw)
-		return err
-	}
-	list, err := c.Certificates(ctx)
+	raw, page, err := c.CertificatesPageJSON(ctx, q)
 	if err != nil {
 		return c.explain(err)
 	}
-	if list.ConfigError != "" {
-		fmt.Fprintf(stdout, "domains file rejected, the last good set stays in force:\n%s\n\n", list.ConfigError)
+	if *format == "json" {
+		if _, err := stdout.Write(raw); err != nil {
+			return err
+		}
+		var list struct{ Certificates []json.RawMessage }
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return fmt.Errorf("GET /v1/certificates: %w", err)
+		}
+		return printMore(stderr, q, page, len(list.Certificates)) // stdout stays one JSON document
 	}
-	printDown(ctx, stdout, c.Client)
-	printCluster(stdout, list.Cluster)
-	if err := printTable(stdout, list.Certificates); err != nil {
+	var list admin.CertList
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return fmt.Errorf("GET /v1/certificates: %w", err)
+	}
+	return printStatus(ctx, stdout, c, &list, q, page)
+}
+
+// listFlagsProblem says what is wrong with the list's flags, or "".
+func listFlagsProblem(fs *flag.FlagSet, one bool, limit int) string {
+	var set []string
+	for _, f := range []string{"state", "limit", "after", "all"} {
+		if flagSet(fs, f) {
+			set = append(set, "--"+f)
+		}
+	}
+	switch {
+	case one && len(set) > 0:
+		return strings.Join(set, ", ") + ": only for the list, not with NAME"
+	case limit < 1:
+		return fmt.Sprintf("--limit %d: want at least 1 (or --all)", limit)
+	case slices.Contains(set, "--all") && slices.Contains(set, "--limit"):
+		return "--all and --limit: choose one"
+	}
+	return ""
+}
+
+func printStatus(ctx context.Context, w io.Writer, c *apiClient, list *admin.CertList, q admin.CertQuery, page admin.Page) error {
+	if list.ConfigError != "" {
+		fmt.Fprintf(w, "domains file rejected, the last good set stays in force:\n%s\n\n", list.ConfigError)
+	}
+	printDown(ctx, w, c.Client)
+	printCluster(w, list.Cluster)
+	if err := printTable(w, list.Certificates); err != nil {
 		return err
 	}
-	return printRemovals(stdout, list.Removals)
+	if err := printRemovals(w, list.Removals); err != nil {
+		return err
+	}
+	return printMore(w, q, page, len(list.Certificates))
+}
+
+// printMore ends a page that is not the last with how many more there are
+// and the command that shows them. Past the first page the API says that
+// more follow, not how many.
+func printMore(w io.Writer, q admin.CertQuery, page admin.Page, shown int) error {
+	if page.Next == "" {
+		return nil
+	}
+	more := "more"
+	if q.After == "" && shown > 0 {
+		more = fmt.Sprintf("%d more", page.Total-shown)
+	}
+	next := "hotcert status --after " + page.Next
+	if q.State != "" {
+		next += " --state " + q.State
+	}
+	_, err := fmt.Fprintf(w, "\n%d of %d certificates shown, %s: %s (or --all, or --limit N)\n", shown, page.Total, more, next)
+	return err
 }
 
 // statusOne shows the certificate name. JSON is the API's own object for
 // it, so that fields the CLI does not know yet are not lost.
 func statusOne(ctx context.Context, c *apiClient, name, format string, stdout io.Writer) error {
-	raw, err := c.CertificatesJSON(ctx)
+	raw, err := c.CertificateJSON(ctx, name)
+	var se *admin.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusNotFound {
+		return fmt.Errorf("no certificate %q in the daemon's domains (hotcert status lists them)", name)
+	}
 	if err != nil {
 		return c.explain(err)
 	}
-	var list struct{ Certificates []json.RawMessage }
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return fmt.Errorf("GET /v1/certificates: %w", err)
+	if format == "json" {
+		_, err := fmt.Fprintf(stdout, "%s", raw)
+		return err
 	}
-	for _, one := range list.Certificates {
-		var st daemon.CertStatus
-		if err := json.Unmarshal(one, &st); err != nil {
-			return fmt.Errorf("GET /v1/certificates: %w", err)
-		}
-		if st.Name != name {
-			continue
-		}
-		if format == "json" {
-			_, err := fmt.Fprintf(stdout, "%s\n", one)
-			return err
-		}
-		return printOne(stdout, st)
+	var st daemon.CertStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("GET /v1/certificates/%s: %w", name, err)
 	}
-	return fmt.Errorf("no certificate %q in the daemon's domains file (hotcert status lists them)", name)
+	return printOne(stdout, st)
 }
 
 func cmdRenew(args []string, stdout, stderr io.Writer) error {

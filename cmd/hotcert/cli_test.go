@@ -154,6 +154,20 @@ func statusServer(t *testing.T, certs string) string {
 	mux.HandleFunc("GET /v1/certificates", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte(`{"certificates":` + certs + `}`))
 	})
+	mux.HandleFunc("GET /v1/certificates/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var list []json.RawMessage
+		json.Unmarshal([]byte(certs), &list)
+		for _, one := range list {
+			var st struct{ Name string }
+			if json.Unmarshal(one, &st) == nil && st.Name == r.PathValue("name") {
+				w.Write(append(one, '\n'))
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"status":404,"field":"name","detail":"no such certificate"}`))
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"status":"ready"}`)) })
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -73,6 +73,13 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, minPos, maxPos
 	return pos, nil
 }
 
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // badUsage names what is wrong with a command line, then shows the usage.
 func badUsage(fs *flag.FlagSet, stderr io.Writer, msg string) error {
 	fmt.Fprintf(stderr, "%s: %s\n\n", fs.Name(), msg)

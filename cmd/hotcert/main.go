@@ -41,7 +41,9 @@ func commands() []command {
 	return []command{
 		{"run", "--config FILE [--log-format text|json] [--log-level info]", "run the daemon", cmdRun},
 		{"check", "--config FILE", "validate the config and the domains file", cmdCheck},
-		{"status", "--config FILE [-o json] [NAME]", "show every certificate, or NAME in full (admin API)", cmdStatus},
+		{"status", "--config FILE [-o json] [--state S] [--limit N|--all] [--after NAME] [NAME]", "show the certificates, or NAME in full (admin API)", cmdStatus},
+		{"put", "--config FILE NAME --domains A,B [--key-type K] [--challenge C] [--dns-provider P] [--wait] [--timeout D]", "write a certificate into domains_dir (admin API)", cmdPut},
+		{"delete", "--config FILE NAME", "remove a certificate put wrote (admin API)", cmdDelete},
 		{"renew", "--config FILE NAME|--all", "order new certificates now (admin API)", cmdRenew},
 		{"revoke", "--config FILE NAME [--reason R]", "revoke a certificate (admin API)", cmdRevoke},
 		{"plan", "--config FILE [--domains FILE] [-o json]", "what the next pass would do, without doing it (admin API)", cmdPlan},
