@@ -3,7 +3,6 @@ package catalog
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -121,31 +120,29 @@ func (c *Catalog) readAll(paths []string, use func(result)) {
 // machine.
 func readers() int { return max(2, min(4, runtime.GOMAXPROCS(0))) }
 
+// errNotRegular: a directory or a device named like a domains file.
+var errNotRegular = errors.New("not a regular file")
+
 // read stats path and, when its stat differs from known, reads and parses
 // it. The stat comes first: a write that lands between the two leaves a
 // stat that differs from the next one, so the file is read again then.
+// Without a known stat (start-up), the stat is the open file's.
 func (c *Catalog) read(path string, known statKey) result {
 	r := result{path: path}
-	fi, err := os.Stat(path) // through symlinks, as a ConfigMap's files are
-	switch {
-	case err != nil:
-		r.gone, r.goneErr = true, err
-		return r
-	case !fi.Mode().IsRegular():
-		r.gone, r.goneErr = true, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
-		return r
+	if known != (statKey{}) {
+		fi, err := os.Stat(path) // through symlinks, as a ConfigMap's files are
+		if err == nil && keyOf(fi) == known {
+			r.unchanged = true
+			return r
+		}
 	}
-	r.key = keyOf(fi)
-	if r.key == known {
-		r.unchanged = true
-		return r
-	}
-	data, err := os.ReadFile(path)
+	key, data, err := readFile(path)
 	if err != nil {
 		r.gone, r.goneErr = true, err
 		return r
 	}
 	c.parsed.Add(1)
+	r.key = key
 	r.api = bytes.HasPrefix(data, []byte(marker))
 	r.doms, r.err = c.opt.Config.ParseDomainsFile(path, data)
 	return r

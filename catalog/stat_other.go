@@ -13,3 +13,16 @@ type statKey struct {
 func keyOf(fi os.FileInfo) statKey {
 	return statKey{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 }
+
+// readFile reads path and its stat.
+func readFile(path string) (statKey, []byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return statKey{}, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return statKey{}, nil, &os.PathError{Op: "read", Path: path, Err: errNotRegular}
+	}
+	data, err := os.ReadFile(path)
+	return keyOf(fi), data, err
+}
