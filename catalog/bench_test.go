@@ -16,18 +16,8 @@ import (
 func BenchmarkCatalogEditOne(b *testing.B) {
 	for _, n := range []int{100, 100_000} {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
-			dir := b.TempDir()
-			for i := range n {
-				writeBench(b, filepath.Join(dir, fmt.Sprintf("c%06d.yaml", i)), i, 0)
-			}
 			applied := 0
-			c := New(Options{
-				Config: &configs.Config{File: filepath.Join(dir, "hotcert.yaml"), DomainsDir: dir},
-				Apply:  func(*configs.Domains) { applied++ },
-			})
-			if err := c.Load(nil); err != nil {
-				b.Fatal(err)
-			}
+			c, dir := benchCatalog(b, n, func(*configs.Domains) { applied++ })
 			path := filepath.Join(dir, fmt.Sprintf("c%06d.yaml", n/2))
 			b.ResetTimer()
 			for i := range b.N {
@@ -51,14 +41,7 @@ func BenchmarkCatalogEditOne(b *testing.B) {
 func BenchmarkCatalogPutNew(b *testing.B) {
 	for _, n := range []int{100, 100_000} {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
-			dir := b.TempDir()
-			for i := range n {
-				writeBench(b, filepath.Join(dir, fmt.Sprintf("c%06d.yaml", i)), i, 0)
-			}
-			c := New(Options{Config: &configs.Config{File: filepath.Join(dir, "hotcert.yaml"), DomainsDir: dir}})
-			if err := c.Load(nil); err != nil {
-				b.Fatal(err)
-			}
+			c, _ := benchCatalog(b, n, nil)
 			b.ResetTimer()
 			for i := range b.N {
 				name := fmt.Sprintf("put%d", i)
@@ -68,6 +51,19 @@ func BenchmarkCatalogPutNew(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchCatalog is a catalog that has read n files of one certificate each.
+func benchCatalog(b *testing.B, n int, apply func(*configs.Domains)) (*Catalog, string) {
+	dir := b.TempDir()
+	for i := range n {
+		writeBench(b, filepath.Join(dir, fmt.Sprintf("c%06d.yaml", i)), i, 0)
+	}
+	c := New(Options{Config: &configs.Config{File: filepath.Join(dir, "hotcert.yaml"), DomainsDir: dir}, Apply: apply})
+	if err := c.Load(nil); err != nil {
+		b.Fatal(err)
+	}
+	return c, dir
 }
 
 // writeBench writes certificate i's file, version v.
