@@ -10,13 +10,16 @@ import (
 
 // Config is the daemon config, hotcert.yaml.
 type Config struct {
-	File        string    `yaml:"-"` // absolute path of the file it was read from
-	ACME        ACME      `yaml:"acme"`
-	StateDir    string    `yaml:"state_dir"`
-	DomainsFile string    `yaml:"domains_file"`
-	HAProxy     []HAProxy `yaml:"haproxy"`
-	Challenge   Challenge `yaml:"challenge"`
-	DNS         DNS       `yaml:"dns"`
+	File        string `yaml:"-"` // absolute path of the file it was read from
+	ACME        ACME   `yaml:"acme"`
+	StateDir    string `yaml:"state_dir"`
+	DomainsFile string `yaml:"domains_file"` // "" when only DomainsDir is set
+	// DomainsDir holds more domains files: every *.yaml in it, read with
+	// DomainsFile as one set.
+	DomainsDir string    `yaml:"domains_dir"`
+	HAProxy    []HAProxy `yaml:"haproxy"`
+	Challenge  Challenge `yaml:"challenge"`
+	DNS        DNS       `yaml:"dns"`
 	// DNSProviders are more DNS providers by name, each shaped like DNS; a
 	// certificate picks one with dns_provider in the domains file.
 	DNSProviders map[string]DNS `yaml:"dns_providers"`
@@ -172,7 +175,10 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.ACME.Directory, DefaultDirectory)
 	c.ACME.Directory = expandDirectory(c.ACME.Directory)
 	setDefault(&c.StateDir, DefaultStateDir)
-	setDefault(&c.DomainsFile, DefaultDomainsFile)
+	if c.DomainsDir == "" {
+		// With a domains_dir, no domains_file is read unless one is named.
+		setDefault(&c.DomainsFile, DefaultDomainsFile)
+	}
 	setDefault(&c.Challenge.HTTP01Listen, DefaultHTTP01Listen)
 	setDefault(&c.Admin.Listen, DefaultAdminListen)
 	if c.ACME.Concurrency == 0 {
@@ -224,7 +230,7 @@ func (c *Config) resolvePaths(dir string) {
 		*p = expandCredentials(*p)
 	}
 	for _, p := range []*string{
-		&c.StateDir, &c.DomainsFile, &c.ACME.AccountKey, &c.ACME.CARoots,
+		&c.StateDir, &c.DomainsFile, &c.DomainsDir, &c.ACME.AccountKey, &c.ACME.CARoots,
 		&c.ACME.EAB.HMACKeyFile, &c.Admin.TokenFile,
 	} {
 		*p = resolve(dir, *p)

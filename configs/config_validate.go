@@ -3,6 +3,7 @@ package configs
 import (
 	"encoding/base64"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -31,6 +32,9 @@ func (c *Config) Validate() error {
 		checkSelfCheck(r, "challenge.self_check", c.Challenge.SelfCheck)
 	}
 	checkHostPort(r, "admin.listen", c.Admin.Listen)
+	if c.DomainsDir != "" {
+		checkDir(r, "domains_dir", c.DomainsDir)
+	}
 	c.validateDNS(r)
 	if l := c.Safety.RemovalLimit; l != nil && *l < 0 {
 		r.add("safety.removal_limit", "must be 0 (no limit) or more, not %d", *l)
@@ -184,6 +188,18 @@ func checkAbsPath(r *reporter, field, p string) {
 func checkCLIArg(r *reporter, field, p string) {
 	if i := strings.IndexFunc(p, func(c rune) bool { return c <= ' ' || c == 0x7f || c == ';' || c == '\\' }); i >= 0 {
 		r.add(field, "%q: HAProxy's runtime API cannot take a path with %q in it", p, []rune(p[i:])[0])
+	}
+}
+
+// checkDir asks for an existing directory: a domains_dir that is missing
+// would read as one that manages nothing.
+func checkDir(r *reporter, field, dir string) {
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		r.add(field, "%v", err)
+	case !fi.IsDir():
+		r.add(field, "%s is not a directory", dir)
 	}
 }
 

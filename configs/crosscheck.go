@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 )
 
 // CheckAgainst reports what the domains file asks of the daemon config that
@@ -28,8 +29,12 @@ func (d *Domains) CheckAgainst(c *Config) error {
 }
 
 // LoadDomains reads the domains file that c names and checks it against c,
-// as the daemon and `hotcert check` both do.
+// as the daemon and `hotcert check` both do. Without a domains_file (only a
+// domains_dir, which package catalog reads) it is an empty set.
 func (c *Config) LoadDomains() (*Domains, error) {
+	if c.DomainsFile == "" {
+		return &Domains{Certificates: []Certificate{}, pos: positions{}}, nil
+	}
 	data, err := os.ReadFile(c.DomainsFile)
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -51,10 +56,12 @@ func (c *Config) LoadDomains() (*Domains, error) {
 // were at c.DomainsFile already, where it is meant to go; its problems name
 // label, the file the operator edits, unless label is empty.
 func (c *Config) CheckDomains(label string, data []byte) (*Domains, error) {
-	d, err := ParseDomains(c.DomainsFile, data)
-	if err == nil {
-		err = d.CheckAgainst(c)
+	target := c.DomainsFile
+	if target == "" {
+		// Only a domains_dir: the candidate is one more file in it.
+		target = filepath.Join(c.DomainsDir, "candidate.yaml")
 	}
+	d, err := c.ParseDomainsFile(target, data)
 	if err == nil {
 		return d, nil
 	}
@@ -68,6 +75,19 @@ func (c *Config) CheckDomains(label string, data []byte) (*Domains, error) {
 		return nil, out
 	}
 	return nil, err
+}
+
+// ParseDomainsFile parses data as the domains file at path, one of the
+// domains_dir's or the domains_file, and checks it against c.
+func (c *Config) ParseDomainsFile(path string, data []byte) (*Domains, error) {
+	d, err := ParseDomains(path, data)
+	if err == nil {
+		err = d.CheckAgainst(c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func (c *Config) positions() positions {

@@ -77,6 +77,12 @@ func LoadDomains(path string) (*Domains, error) {
 	return ParseDomains(path, data)
 }
 
+// Line is the line where certificate i starts in d.File, 0 when unknown;
+// for messages that name a certificate of another file.
+func (d *Domains) Line(i int) int {
+	return d.pos.of(indexPath("certificates", i)).line
+}
+
 // ParseDomains decodes data strictly, normalises names, applies defaults,
 // resolves key files against the directory of file, and validates the
 // result. A file without a certificates key, including an empty file, is an

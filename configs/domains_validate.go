@@ -91,8 +91,12 @@ func (c *Certificate) validateName(r *reporter, path string) {
 	}
 }
 
-// validCertificateName checks a name that becomes a file name and an
+// ValidCertificateName checks a name that becomes a file name and an
 // HAProxy store name.
+func ValidCertificateName(name string) bool {
+	return validCertificateName(name)
+}
+
 func validCertificateName(name string) bool {
 	return len(name) <= MaxCertificateNameLength && certificateName.MatchString(name) && !strings.Contains(name, "..")
 }

@@ -1,6 +1,7 @@
 // Package watcher tells when a file may have changed, however it was
 // edited: in place, by rename (editors, sed -i), by delete and re-create, or
-// by a Kubernetes ConfigMap swapping its "..data" symlink.
+// by a Kubernetes ConfigMap swapping its "..data" symlink; and, for a
+// directory of files (DirWatcher), which of its files changed.
 package watcher
 
 import (
@@ -18,6 +19,12 @@ import (
 // kubeData is the symlink a Kubernetes ConfigMap volume swaps atomically
 // to publish a new version of all its files at once.
 const kubeData = "..data"
+
+// The event source failed: whatever changes from now on goes unseen.
+var (
+	errEventsClosed = errors.New("watch: event channel closed")
+	errErrorsClosed = errors.New("watch: error channel closed")
+)
 
 // maxLinks bounds symlink chains, as the kernel does with ELOOP.
 const maxLinks = 40
@@ -113,14 +120,14 @@ func (w *Watcher) handle(ctx context.Context, events <-chan fsnotify.Event, errs
 			return nil
 		case ev, ok := <-events:
 			if !ok {
-				return errors.New("watch: event channel closed")
+				return errEventsClosed
 			}
 			if w.relevant(ev) {
 				quiet.Reset(w.debounce)
 			}
 		case err, ok := <-errs:
 			if !ok {
-				return errors.New("watch: error channel closed")
+				return errErrorsClosed
 			}
 			w.log.Warn("file watch error", "err", err)
 			if errors.Is(err, fsnotify.ErrEventOverflow) {

@@ -9,22 +9,26 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/admin"
+	"github.com/hotcert/hotcert/catalog"
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/daemon"
 	"github.com/hotcert/hotcert/issuer"
 )
 
+var _ admin.Catalog = (*catalog.Catalog)(nil)
+
 // startAdmin serves the admin API on admin.listen, creating the token file
 // when it is missing. stop shuts it down; a one-shot order still running is
-// cut off after a short grace.
-func startAdmin(cfg *configs.Config, d *daemon.Daemon, m *admin.Metrics, view admin.ClusterView, newClient func(crypto.Signer) admin.OrderClient, log *slog.Logger) (stop func(), err error) {
+// cut off after a short grace. cat answers PUT and DELETE; without
+// domains_dir it refuses them (catalog.ErrNoDir).
+func startAdmin(cfg *configs.Config, d *daemon.Daemon, cat *catalog.Catalog, m *admin.Metrics, view admin.ClusterView, newClient func(crypto.Signer) admin.OrderClient, log *slog.Logger) (stop func(), err error) {
 	tok, err := admin.EnsureToken(cfg.Admin.TokenFile)
 	if err != nil {
 		return nil, err
 	}
 	s := admin.New(admin.Options{
 		Daemon: d, Token: tok, Metrics: m, NewClient: newClient, Logger: log.With("component", "admin"), Cluster: view,
-		CheckDomains: cfg.CheckDomains,
+		CheckDomains: cfg.CheckDomains, Catalog: cat,
 	})
 	srv := s.HTTPServer(cfg.Admin.Listen)
 	ln, err := listen(cfg.Admin.Listen)

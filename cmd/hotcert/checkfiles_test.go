@@ -224,3 +224,48 @@ func checkAsOther(t *testing.T, dir, cfg string) (string, int) {
 	}
 	return string(out), cmd.ProcessState.ExitCode()
 }
+
+// check reads domains_dir as run does: every file, and a name defined in
+// two files, at each file and line.
+func TestCheckDomainsDir(t *testing.T) {
+	dir := t.TempDir()
+	ddir := filepath.Join(dir, "domains.d")
+	if err := os.Mkdir(ddir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeCheckConfig(t, dir, "", "domains_dir: domains.d\n")
+	files := map[string]string{
+		"a.yaml": "certificates:\n  - name: shop\n    domains: [shop.example.com]\n",
+		"b.yaml": "certificates:\n  - name: other\n    domains: [other.example.com]\n  - name: shop\n    domains: [shop2.example.com]\n",
+		"c.yaml": "certificates:\n  - domains: [bad domain]\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(ddir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check", "--config", cfg}, &stdout, &stderr); code != 1 {
+		t.Fatalf("check exit %d, want 1; stderr %q", code, stderr.String())
+	}
+	a, b, c := filepath.Join(ddir, "a.yaml"), filepath.Join(ddir, "b.yaml"), filepath.Join(ddir, "c.yaml")
+	for _, want := range []string{
+		b + ":4:11: certificates[1].name: \"shop\" is already the name of a certificate at " + a + ":2",
+		c + ":2:15: certificates[0].domains[0]: ",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(c); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"check", "--config", cfg}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), ddir) {
+		t.Fatalf("check exit %d, stdout %q, stderr %q; want ok naming %s", code, stdout.String(), stderr.String(), ddir)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotcert/hotcert/catalog"
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/importer"
 	"github.com/hotcert/hotcert/store"
@@ -44,11 +45,12 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 	if err := refuseRunning(cfg); err != nil {
 		return err
 	}
-	doms, err := cfg.LoadDomains()
-	if err != nil {
+	cat := catalog.New(catalog.Options{Config: cfg})
+	if err := cat.Load(nil); err != nil {
 		report(stderr, err)
 		return errReported
 	}
+	doms := cat.Domains()
 	found, err := read(pos[0])
 	if err != nil {
 		return err
@@ -62,7 +64,7 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	applyErr := applyImport(plan, st, cfg.StateDir, *dry)
-	printImport(stdout, plan, doms.File, *dry)
+	printImport(stdout, plan, domainsLabel(cfg), *dry)
 	if applyErr != nil || plan.Count(importer.Failed) > 0 {
 		return errReported
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/hotcert/hotcert/issuer/http01"
 	"github.com/hotcert/hotcert/runtime"
 	"github.com/hotcert/hotcert/store"
-	"github.com/hotcert/hotcert/watcher"
 )
 
 // shutdownGrace bounds how long in-flight pushes may take after SIGTERM.
@@ -145,28 +144,23 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	opts.Issuer, opts.Directory = iss, cfg.ACME.Directory
 	d := daemon.New(opts)
-	stopAdmin, err := startAdmin(cfg, d, metrics, view, oneShotClients(cfg, hc, solver, checker, log), log)
+	// The set is read before the admin API starts: a PUT checks its
+	// certificate against every file.
+	domains := newDomainsLoader(cfg, d, log)
+	domains.load(nil)
+	stopAdmin, err := startAdmin(cfg, d, domains.cat, metrics, view, oneShotClients(cfg, hc, solver, checker, log), log)
 	if err != nil {
 		return err
 	}
 	defer stopAdmin()
-	w, err := watcher.New(cfg.DomainsFile, 200*time.Millisecond, log.With("component", "watcher"))
+	w, err := watchDomains(cfg, log)
 	if err != nil {
 		return err
 	}
-	return runLoops(ctx, cfg, d, w, log)
+	return runLoops(ctx, cfg, d, domains, w, log)
 }
 
-// domainsWatch reports edits of the domains file.
-type domainsWatch interface {
-	Run(ctx context.Context) error
-	Changes() <-chan struct{}
-}
-
-var _ domainsWatch = (*watcher.Watcher)(nil)
-
-func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w domainsWatch, log *slog.Logger) error {
-	loadDomains(cfg, d, log)
+func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, domains *domainsLoader, w domainsWatches, log *slog.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -175,9 +169,10 @@ func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w doma
 	defer cancelRun()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
-	watchErr := make(chan error, 1)
-	go func() { watchErr <- w.Run(runCtx) }()
-	log.Info("hotcert running", "domains_file", cfg.DomainsFile, "haproxy", len(cfg.HAProxy))
+	watchErr := make(chan error, 2)
+	w.run(runCtx, watchErr)
+	fileChanges, dirChanges := w.changes()
+	log.Info("hotcert running", "domains_file", cfg.DomainsFile, "domains_dir", cfg.DomainsDir, "haproxy", len(cfg.HAProxy))
 	for {
 		select {
 		case err := <-watchErr:
@@ -187,14 +182,16 @@ func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w doma
 			// Edits would go unnoticed from now on. Stop as on SIGTERM and
 			// exit non-zero, so that the service manager starts hotcert
 			// again with a new watch; nothing is lost, the state is on disk.
-			log.Error("watching the domains file failed; stopping so that hotcert is restarted", "err", err)
+			log.Error("watching the domains files failed; stopping so that hotcert is restarted", "err", err)
 			cancelRun()
-			return errors.Join(fmt.Errorf("watch %s: %w", cfg.DomainsFile, err), waitDone(done))
-		case <-w.Changes():
-			loadDomains(cfg, d, log)
+			return errors.Join(fmt.Errorf("watch %s: %w", domainsLabel(cfg), err), waitDone(done))
+		case <-fileChanges:
+			domains.load([]string{cfg.DomainsFile})
+		case paths := <-dirChanges:
+			domains.load(paths)
 		case <-hup:
 			log.Info("SIGHUP: re-reading the domains file and renewal information")
-			loadDomains(cfg, d, log)
+			domains.load(nil)
 			if err := d.RefreshAll(); err != nil {
 				log.Error("refresh renewal information", "err", err)
 			}
@@ -206,6 +203,17 @@ func runLoops(ctx context.Context, cfg *configs.Config, d *daemon.Daemon, w doma
 	}
 }
 
+// domainsLabel names what the operator declares certificates in.
+func domainsLabel(cfg *configs.Config) string {
+	switch {
+	case cfg.DomainsDir == "":
+		return cfg.DomainsFile
+	case cfg.DomainsFile == "":
+		return cfg.DomainsDir
+	}
+	return cfg.DomainsFile + " and " + cfg.DomainsDir
+}
+
 // waitDone waits for the daemon to finish the actions that were running.
 func waitDone(done <-chan error) error {
 	select {
@@ -214,20 +222,6 @@ func waitDone(done <-chan error) error {
 	case <-time.After(shutdownGrace):
 		return errors.New("shutdown: actions did not finish in time")
 	}
-}
-
-// loadDomains applies a valid domains file. A bad one is logged once per
-// change and changes nothing: the last good set stays in force.
-func loadDomains(cfg *configs.Config, d *daemon.Daemon, log *slog.Logger) {
-	path := cfg.DomainsFile
-	doms, err := cfg.LoadDomains()
-	if err != nil {
-		log.Error("domains file rejected; keeping the last good set", "file", path, "err", err)
-		d.ConfigError(err)
-		return
-	}
-	log.Info("domains file loaded", "file", path, "certificates", len(doms.Certificates))
-	d.SetDesired(doms)
 }
 
 func loaders(cfg *configs.Config, log *slog.Logger) runtime.Fleet {

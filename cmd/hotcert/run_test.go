@@ -38,11 +38,12 @@ func TestWatchFailureStopsHotcert(t *testing.T) {
 	}
 	d := daemon.New(daemon.Options{Store: st})
 	cfg := &configs.Config{DomainsFile: domains}
+	loader := newDomainsLoader(cfg, d, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runLoops(ctx, cfg, d, brokenWatch{errors.New("watch: event channel closed")}, slog.New(slog.DiscardHandler))
+		errc <- runLoops(ctx, cfg, d, loader, domainsWatches{file: brokenWatch{errors.New("watch: event channel closed")}}, slog.New(slog.DiscardHandler))
 	}()
 	select {
 	case err := <-errc:

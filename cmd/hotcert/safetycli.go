@@ -43,7 +43,8 @@ func cmdConfirmRemovals(args []string, stdout, stderr io.Writer) error {
 // domains file (by default the one in force), and does none of it.
 func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("plan", stderr)
-	domains := fs.String("domains", "", "candidate domains `file` (default: the config's domains_file)")
+	domains := fs.String("domains", "", "candidate domains `file` (default: the config's domains_file); it is planned as the whole set, "+
+		"so with a domains_dir the certificates of its files show as removals")
 	format := fs.String("o", "table", "output: table or json")
 	if _, err := parseArgs(fs, args, stdout, 0, 0); err != nil {
 		return err
@@ -58,6 +59,9 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	path := *domains
 	if path == "" {
 		path = c.domainsFile
+	}
+	if path == "" {
+		return badUsage(fs, stderr, "no domains_file in the config: name the candidate with --domains")
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
