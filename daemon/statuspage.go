@@ -25,7 +25,7 @@ func (d *Daemon) StatusPage(q StatusQuery) (page []CertStatus, total, rest int) 
 	defer d.mu.Unlock()
 	var h lastFirst
 	for name, cs := range d.status {
-		if !strings.HasPrefix(cs.State, q.State) {
+		if q.State != "" && !strings.HasPrefix(cs.State, q.State) {
 			continue
 		}
 		total++

@@ -7,7 +7,7 @@ import (
 )
 
 // statusDaemon holds n statuses, cert-00000 to cert-(n-1); every third is
-// waiting, the rest ok.
+// waiting, the rest ok; every hundredth has a push error.
 func statusDaemon(n int) *Daemon {
 	d := &Daemon{status: make(map[string]*certStatus, n)}
 	for i := range n {
@@ -16,7 +16,11 @@ func statusDaemon(n int) *Daemon {
 		if i%3 == 0 {
 			st = "waiting: backoff"
 		}
-		d.status[name] = &certStatus{CertStatus: CertStatus{Name: name, State: st}, pushErr: map[string]string{"lb1": "x"}}
+		cs := &certStatus{CertStatus: CertStatus{Name: name, State: st, Loaded: map[string]string{"lb1": "ab"}}, pushErr: map[string]string{}}
+		if i%100 == 0 {
+			cs.pushErr["lb1"] = "x"
+		}
+		d.status[name] = cs
 	}
 	return d
 }
@@ -64,8 +68,8 @@ func TestStatusPageCopiesPushErrors(t *testing.T) {
 	if d.status["cert-00000"].pushErr["lb1"] != "x" {
 		t.Fatal("a page shares its push errors with the daemon")
 	}
-	one, ok := d.StatusOf("cert-00001")
-	if !ok || one.Name != "cert-00001" || one.PushErrors["lb1"] != "x" {
+	one, ok := d.StatusOf("cert-00000")
+	if !ok || one.Name != "cert-00000" || one.PushErrors["lb1"] != "x" {
 		t.Fatalf("StatusOf: %+v %v", one, ok)
 	}
 	if _, ok := d.StatusOf("nope"); ok {
