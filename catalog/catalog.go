@@ -11,6 +11,7 @@ package catalog
 import (
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -82,12 +83,20 @@ func New(opt Options) *Catalog {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Catalog{
-		opt: opt, dir: opt.Config.DomainsDir, main: opt.Config.DomainsFile, log: log,
+		opt: opt, dir: clean(opt.Config.DomainsDir), main: clean(opt.Config.DomainsFile), log: log,
 		files: map[string]*file{}, names: map[string]entry{}, domains: map[string]entry{},
 		all: []configs.Certificate{}, rejected: map[*file]bool{},
 	}
 	c.inForce.Store(&configs.Domains{File: c.label(), Certificates: []configs.Certificate{}})
 	return c
+}
+
+// clean is filepath.Clean, but keeps "" (not set) as it is.
+func clean(p string) string {
+	if p == "" {
+		return ""
+	}
+	return filepath.Clean(p)
 }
 
 // label names the set in messages: the directory, or the file alone.
