@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hotcert/hotcert/configs"
 )
@@ -134,7 +135,11 @@ func (c *Catalog) Load(changed []string) error {
 	} else {
 		paths = c.ours(changed)
 	}
+	start, parsed := time.Now(), c.parsed.Load()
 	c.readAll(paths, c.offer)
+	if changed == nil {
+		c.log.Info("domains files looked at", "files", len(paths), "read", c.parsed.Load()-parsed, "took", time.Since(start))
+	}
 	c.retry()
 	return c.publish()
 }
