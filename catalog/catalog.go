@@ -11,8 +11,10 @@ package catalog
 import (
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hotcert/hotcert/configs"
 )
@@ -82,12 +84,20 @@ func New(opt Options) *Catalog {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Catalog{
-		opt: opt, dir: opt.Config.DomainsDir, main: opt.Config.DomainsFile, log: log,
+		opt: opt, dir: clean(opt.Config.DomainsDir), main: clean(opt.Config.DomainsFile), log: log,
 		files: map[string]*file{}, names: map[string]entry{}, domains: map[string]entry{},
 		all: []configs.Certificate{}, rejected: map[*file]bool{},
 	}
 	c.inForce.Store(&configs.Domains{File: c.label(), Certificates: []configs.Certificate{}})
 	return c
+}
+
+// clean is filepath.Clean, but keeps "" (not set) as it is.
+func clean(p string) string {
+	if p == "" {
+		return ""
+	}
+	return filepath.Clean(p)
 }
 
 // label names the set in messages: the directory, or the file alone.
@@ -125,7 +135,11 @@ func (c *Catalog) Load(changed []string) error {
 	} else {
 		paths = c.ours(changed)
 	}
+	start, parsed := time.Now(), c.parsed.Load()
 	c.readAll(paths, c.offer)
+	if changed == nil {
+		c.log.Info("domains files looked at", "files", len(paths), "read", c.parsed.Load()-parsed, "took", time.Since(start))
+	}
 	c.retry()
 	return c.publish()
 }

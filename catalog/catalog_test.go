@@ -28,7 +28,8 @@ func newFixture(t *testing.T, mainFile string) *fixture {
 		t.Fatal(err)
 	}
 	fx := &fixture{t: t, dir: dir}
-	cfg := &configs.Config{File: filepath.Join(dir, "hotcert.yaml"), DomainsDir: filepath.Join(dir, "d")}
+	// Written with a trailing slash, as an operator may.
+	cfg := &configs.Config{File: filepath.Join(dir, "hotcert.yaml"), DomainsDir: filepath.Join(dir, "d") + "/"}
 	if err := os.Mkdir(cfg.DomainsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func (c *Catalog) everyPath() []string {
 func (c *Catalog) ours(changed []string) []string {
 	var paths []string
 	for _, p := range changed {
+		p = filepath.Clean(p)
 		if p == c.main || (c.dir != "" && filepath.Dir(p) == c.dir && IsDomainsFile(filepath.Base(p))) {
 			paths = append(paths, p)
 		}

@@ -58,15 +58,16 @@ func newDirWatcher(dir string, debounce time.Duration, match func(string) bool, 
 	if err := dirs.Add(abs); err != nil {
 		return nil, fmt.Errorf("watch %s: %w", dir, err)
 	}
-	if parent := filepath.Dir(abs); parent != abs {
-		if err := dirs.Add(parent); err != nil {
-			return nil, fmt.Errorf("watch %s: %w", parent, err)
-		}
-	}
-	return &DirWatcher{
+	w := &DirWatcher{
 		dir: abs, match: match, debounce: debounce, log: logger.With("dir", abs),
 		dirs: dirs, changes: make(chan []string),
-	}, nil
+	}
+	if parent := filepath.Dir(abs); parent != abs {
+		if err := dirs.Add(parent); err != nil {
+			w.log.Warn("cannot watch the directory's parent; a replaced directory is not followed", "parent", parent, "err", err)
+		}
+	}
+	return w, nil
 }
 
 // Changes delivers, once a burst of events has been quiet for the
