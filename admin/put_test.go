@@ -347,9 +347,7 @@ func TestPutWaitEndsWhenTheClientLeaves(t *testing.T) {
 		}
 		errc <- err
 	}()
-	for d.lookupCount() < 2 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	(&rig{d: d}).waitLookups(t, 0, 2)
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("the request was answered though the certificate is never served")
