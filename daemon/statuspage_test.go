@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // statusDaemon holds n statuses, cert-00000 to cert-(n-1); every third is
@@ -90,5 +92,31 @@ func BenchmarkStatusPage(b *testing.B) {
 		for b.Loop() {
 			d.Status()
 		}
+	})
+}
+
+// TestStatusReadyFollowsWhatIsServed: StatusOf's Ready is the value behind
+// hotcert_certificate_ready, false while an HAProxy does not answer.
+func TestStatusReadyFollowsWhatIsServed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newFakeMetrics()
+		lb := newFaultyHAProxy("lb1")
+		r := startRigWith(t, newFakeStore(), func(o *Options) { o.Metrics = m }, lb)
+		defer r.stop()
+		r.d.SetDesired(desired(cert("ok", "ok.test")))
+		settle()
+		wantReady := func(want bool) {
+			t.Helper()
+			st, ok := r.d.StatusOf("ok")
+			got, _ := m.get("ok")
+			if !ok || st.Ready != want || got.ready != want {
+				t.Fatalf("ready: status %v (%v), metric %v; want %v", st.Ready, ok, got.ready, want)
+			}
+		}
+		wantReady(true)
+		lb.set(nil, errDown)
+		time.Sleep(31 * time.Second) // the verify interval
+		settle()
+		wantReady(false)
 	})
 }
