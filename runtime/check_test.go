@@ -312,3 +312,39 @@ func TestFakeBatchedRepliesOutOfStep(t *testing.T) {
 		t.Fatalf("a path with ';' sent %q", sent)
 	}
 }
+
+// A push that failed midway leaves its store unsure; reading it again moves
+// the Epoch only when HAProxy turns out to serve something else than the
+// client knew.
+func TestFakeEpochOnRereadAfterFailedPush(t *testing.T) {
+	c, s, _, _ := storesClient(t, 1)
+	must(t, os.MkdirAll(c.opts.CertDir, 0o700))
+	shop := c.Path("shop")
+	var served string // what the fake serves as shop after the failed commit
+	s.next = func(cmd string) string {
+		if cmd == "show ssl cert "+shop && served != "" {
+			return "Filename: " + shop + "\nStatus: Used\nSerial: " + served
+		}
+		return script(c, map[string]string{"commit ssl cert": "[3]: Failed!"})(cmd)
+	}
+	ctx := context.Background()
+	_, err := c.Loaded(ctx)
+	must(t, err)
+	for _, tc := range []struct {
+		served string
+		moves  bool
+	}{{"", false}, {"0C", true}} {
+		epoch := c.Epoch()
+		s.mu.Lock()
+		served = tc.served
+		s.mu.Unlock()
+		if err := c.Push(ctx, "shop", pushBundle(t)); !errors.Is(err, ErrCommitFailed) {
+			t.Fatalf("Push = %v, want ErrCommitFailed", err)
+		}
+		loaded, err := c.Loaded(ctx)
+		must(t, err)
+		if moved := c.Epoch() != epoch; moved != tc.moves || (loaded["shop"] != nil) != tc.moves {
+			t.Fatalf("served %q after a failed push: Epoch moved %v, Loaded %s; want moved %v", tc.served, moved, hexes(loaded), tc.moves)
+		}
+	}
+}
