@@ -351,7 +351,8 @@ var loadedSizes = []int{10000, 100000}
 // connection each, as before batching, scaled to N; unchanged is a Loaded
 // when nothing changed (one show info, no copy of the map); slice is a
 // Loaded with a slice of the rolling check due; listing is the store
-// listing alone, read once per Rescan.
+// listing alone, read once per Rescan; remove and pushnew are a Remove and
+// the Push of a new certificate.
 func BenchmarkLoaded(b *testing.B) {
 	if testing.Short() {
 		b.Skip("starts HAProxy with thousands of certificates")
@@ -359,7 +360,7 @@ func BenchmarkLoaded(b *testing.B) {
 	for _, n := range loadedSizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			now := time.Now()
-			_, _, c, full := fullLoad(b, n, func() time.Time { return now })
+			g, _, c, full := fullLoad(b, n, func() time.Time { return now })
 			b.ReportMetric(full.Seconds(), "full-s")
 			ctx := context.Background()
 			const sample = 2000
@@ -382,6 +383,20 @@ func BenchmarkLoaded(b *testing.B) {
 			b.ReportMetric(p50ms(loaded), "unchanged-ms")
 			b.ReportMetric(p50ms(func() error { now = now.Add(c.opts.Rescan / perCycle); return loaded() }), "slice-ms")
 			b.ReportMetric(p50ms(func() error { _, _, err := c.stores(ctx); return err }), "listing-ms")
+			// A certificate taken out and put back: the socket work is O(1),
+			// the crt-list file is rewritten whole (O(N) bytes, two fsyncs).
+			name := benchName(n / 2)
+			bundle, _ := g.leaf(b, name)
+			var removes, pushes []time.Duration
+			for range 20 {
+				t0 := time.Now()
+				must(b, c.Remove(ctx, name))
+				t1 := time.Now()
+				must(b, c.Push(ctx, name, bundle))
+				removes, pushes = append(removes, t1.Sub(t0)), append(pushes, time.Since(t1))
+			}
+			b.ReportMetric(float64(percentile(removes, 0.5).Microseconds())/1000, "remove-ms")
+			b.ReportMetric(float64(percentile(pushes, 0.5).Microseconds())/1000, "pushnew-ms")
 		})
 	}
 }
