@@ -6,7 +6,8 @@
 // Client is one HAProxy instance. It owns the socket connection, the
 // certificate lock that serialises HAProxy's one certificate transaction,
 // and state, what it last read of the stores that process holds, so that
-// Loaded costs one `show info` when nothing changed. Beside it, each Client
+// Loaded costs one `show info` when nothing changed, and a rolling check
+// that re-reads a bounded slice of the stores now and then. Beside it, each Client
 // has a challengeMap: the HTTP-01 map entries it added, under locks of their
 // own, put back when HAProxy restarts. A crtList is one crt-list file on
 // disk, with the lock for editing it and the lines hotcert confirmed in it;
@@ -24,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cnruntime "github.com/haproxytech/client-native/v5/runtime"
@@ -41,8 +43,10 @@ type Options struct {
 	// BufSize is HAProxy's tune.bufsize; default 16384. A certificate command
 	// and its payload must fit in it on HAProxy 2.6.
 	BufSize int
-	// Rescan is how often Loaded reads every store again even though HAProxy
-	// did not restart, to notice changes made by someone else; default 10m.
+	// Rescan is how long the rolling check takes to read every store again
+	// when there are at most 10,000, to notice changes made by someone else,
+	// and how often it looks for stores added by someone else; default 10m.
+	// See check.go.
 	Rescan time.Duration
 	Now    func() time.Time // default time.Now
 	// FileMode is the mode of the bundles written to CertDir; default 0600.
@@ -64,6 +68,9 @@ type Client struct {
 	cert chan struct{}
 	st   state // guarded by cert
 	seen Info  // the process the last show info described; guarded by cert
+	// epoch counts the changes to what HAProxy serves that this client did
+	// not make itself; see Epoch.
+	epoch atomic.Uint64
 
 	// challenges is the challenge map entries, with locks of their own:
 	// answering a challenge never waits for a certificate push.

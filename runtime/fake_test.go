@@ -181,9 +181,18 @@ func script(c *Client, override map[string]string) func(string) string {
 			return "# " + list + "\n/etc/haproxy/placeholder.pem:1"
 		case strings.HasPrefix(cmd, "add ssl crt-list"):
 			return "Inserting certificate '" + path + "' in crt-list '" + list + "'.\nSuccess!"
+		case strings.HasPrefix(cmd, "del ssl crt-list"): // a store it never made
+			return "[3]: Can't delete the entry: certificate '" + lastField(cmd) + "' does not exist!"
+		case strings.HasPrefix(cmd, "del ssl cert"):
+			return "[3]: Can't remove the certificate: certificate '" + lastField(cmd) + "' doesn't exist!"
 		}
 		return "[3]: Unknown command"
 	}
+}
+
+func lastField(s string) string {
+	f := strings.Fields(s)
+	return f[len(f)-1]
 }
 
 // after reports whether then was sent after first.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math/big"
@@ -26,6 +27,7 @@ type haproxy struct {
 	placeholderSerial                         *big.Int // what an unknown SNI gets
 	cmd                                       *exec.Cmd
 	log                                       *bytes.Buffer
+	startLimit                                time.Duration // how long start waits for the socket; default 1 min
 }
 
 func needHAProxy(t testing.TB) {
@@ -115,7 +117,7 @@ func (h *haproxy) start(t testing.TB, extra ...string) {
 	must(t, h.cmd.Start())
 	cmd := h.cmd
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(60 * time.Second) // 10,000 certificates take seconds
+	deadline := time.Now().Add(cmp.Or(h.startLimit, time.Minute)) // 10,000 certificates take seconds
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("unix", h.sock); err == nil {
 			c.Close()

@@ -147,7 +147,9 @@ func infoScript(c *Client, mu *sync.Mutex, pid, uptime *int) func(string) string
 	}
 }
 
-func TestFakeLoadedRescansOnlyWhenNeeded(t *testing.T) {
+// Loaded reads every store on the first call and after a restart only;
+// otherwise the listing is read again once per Rescan, by the rolling check.
+func TestFakeLoadedReadsEveryStoreOnlyWhenNeeded(t *testing.T) {
 	var mu sync.Mutex
 	pid, uptime := 42, 100
 	f := newFake(t, nil)
@@ -156,17 +158,17 @@ func TestFakeLoadedRescansOnlyWhenNeeded(t *testing.T) {
 		Timeout: time.Second, Rescan: 10 * time.Minute, Now: func() time.Time { return now }})
 	f.setReply(infoScript(c, &mu, &pid, &uptime))
 	want := map[string]*big.Int{"a": big.NewInt(10), "b": big.NewInt(11)}
-	step := func(what string, rescan bool) {
+	step := func(what string, listing bool) {
 		t.Helper()
 		before := len(f.commands())
 		loaded, err := c.Loaded(context.Background())
 		must(t, err)
 		wantLoaded(t, what, loaded, want)
 		sent := f.commands()[before:]
-		if got := slices.Contains(sent, "show ssl cert"); got != rescan || sent[0] != "show info" {
-			t.Fatalf("%s: sent %q, want show info and rescan=%v", what, sent, rescan)
+		if got := slices.Contains(sent, "show ssl cert"); got != listing || sent[0] != "show info" {
+			t.Fatalf("%s: sent %q, want show info and listing=%v", what, sent, listing)
 		}
-		if !rescan && len(sent) != 1 {
+		if !listing && len(sent) != 1 {
 			t.Fatalf("%s: sent %q, want only show info", what, sent)
 		}
 	}
@@ -185,8 +187,8 @@ func TestFakeLoadedRescansOnlyWhenNeeded(t *testing.T) {
 	mu.Unlock()
 	step("uptime went backwards", true)
 	now = now.Add(11 * time.Minute)
-	step("rescan period passed", true)
-	step("right after the periodic rescan", false)
+	step("Rescan passed: the rolling check reads the listing", true)
+	step("right after the rolling check", false)
 }
 
 // A push that fails midway makes the client read that store again instead

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -12,12 +11,13 @@ import (
 )
 
 // state is what the client knows one HAProxy process holds. Reading every
-// store costs one round trip per certificate (10,000 at scale), so Loaded
-// answers from here and checks with one `show info` that the process is the
-// one the state describes. Only the certificate lock holder touches it.
+// store costs one `show ssl cert <path>` per certificate (100,000 at scale),
+// so Loaded answers from here and checks with one `show info` that the
+// process is the one the state describes, plus a bounded slice of the
+// rolling check (check.go). Only the certificate lock holder touches it.
 type state struct {
 	id      Info                // the process described; Pid 0 until the first scan
-	scanned time.Time           // last full scan
+	scanned time.Time           // last time the store listing was read
 	serials map[string]*big.Int // certificate name -> serial, non-empty stores under CertDir
 	// listed holds the store paths in HAProxy's crt-list; nil until read.
 	// A restart keeps it true: HAProxy reloads the crt-list file, and every
@@ -25,6 +25,14 @@ type state struct {
 	listed map[string]bool
 	// stale names must be read again: an operation on them failed midway.
 	stale map[string]bool
+
+	// snap is the map the last Loaded returned. Callers may keep it, so it
+	// is never written: a change to serials marks it dirty, and the next
+	// Loaded clones serials once instead of on every call.
+	snap  map[string]*big.Int
+	dirty bool
+
+	roll rolling // the rolling check's place
 }
 
 func (s *state) valid() bool { return s.id.Pid != 0 }
@@ -38,7 +46,7 @@ func (s *state) pushed(name, path string, serial *big.Int) {
 	if !s.valid() {
 		return
 	}
-	s.serials[name] = serial
+	s.set(name, serial)
 	delete(s.stale, name)
 	if s.listed != nil {
 		s.listed[path] = true
@@ -49,11 +57,42 @@ func (s *state) removed(name, path string) {
 	if !s.valid() {
 		return
 	}
-	delete(s.serials, name)
+	s.set(name, nil)
 	delete(s.stale, name)
 	if s.listed != nil {
 		delete(s.listed, path)
 	}
+}
+
+// set records the serial HAProxy serves for name, nil for none, and
+// reports whether that changed what the state said.
+func (s *state) set(name string, serial *big.Int) bool {
+	old, had := s.serials[name]
+	switch {
+	case serial == nil && !had:
+		return false
+	case serial == nil:
+		delete(s.serials, name)
+	case had && old.Cmp(serial) == 0:
+		return false
+	default:
+		if !had {
+			s.roll.order = append(s.roll.order, name)
+		}
+		s.serials[name] = serial
+	}
+	s.dirty = true
+	return true
+}
+
+// snapshot is serials as a map nobody writes to again, cloned only when
+// serials changed since the last one.
+func (s *state) snapshot() map[string]*big.Int {
+	if s.snap == nil || s.dirty {
+		s.snap = maps.Clone(s.serials)
+		s.dirty = false
+	}
+	return s.snap
 }
 
 func (s *state) unsure(name string) {
@@ -70,10 +109,13 @@ func restarted(prev, cur Info) bool {
 }
 
 // Loaded maps every store under CertDir that HAProxy holds, by certificate
-// name, to the serial it serves. Empty stores are left out. It costs one
-// `show info` when nothing changed; a restarted HAProxy, the first call and
-// every Options.Rescan read all stores again. After a restart it also puts
-// back the challenge map entries HAProxy lost.
+// name, to the serial it serves. Empty stores are left out. The map is
+// shared: the caller must not modify it, and the client never does after
+// returning it. When nothing changed it is the same map as last time and
+// Loaded costs one `show info`, plus now and then a bounded slice of the
+// rolling check (check.go). A restarted HAProxy and the first call read
+// every store. After a restart it also puts back the challenge map entries
+// HAProxy lost.
 func (c *Client) Loaded(ctx context.Context) (map[string]*big.Int, error) {
 	out, restart, err := c.loaded(ctx)
 	if restart {
@@ -85,6 +127,14 @@ func (c *Client) Loaded(ctx context.Context) (map[string]*big.Int, error) {
 	c.challenges.restore(ctx)
 	return out, nil
 }
+
+// Epoch moves whenever what HAProxy serves may have changed other than
+// through this client's Push and Remove: a restart or any other full read,
+// a store read again after an interrupted operation that turned out
+// different, a drift the rolling check found. A caller that saw the same
+// Epoch before and after may trust that only its own pushes and removals
+// changed the instance.
+func (c *Client) Epoch() uint64 { return c.epoch.Load() }
 
 func (c *Client) loaded(ctx context.Context) (map[string]*big.Int, bool, error) {
 	unlock, err := lock(ctx, c.cert)
@@ -106,62 +156,76 @@ func (c *Client) loaded(ctx context.Context) (map[string]*big.Int, bool, error) 
 		c.log.Warn("HAProxy restarted; reading every certificate store again",
 			"old_pid", prev.Pid, "pid", info.Pid, "uptime", info.Uptime)
 		err = c.rescan(ctx, info)
-	case !c.st.valid() || c.now().Sub(c.st.scanned) >= c.opts.Rescan:
+	case !c.st.valid():
 		err = c.rescan(ctx, info)
 	default:
 		c.st.id = info
-		err = c.reread(ctx)
+		if err = c.reread(ctx); err == nil {
+			c.check(ctx)
+		}
 	}
 	if err != nil {
 		c.st = state{} // half read: start over next time
 		return nil, restart, err
 	}
-	return maps.Clone(c.st.serials), restart, nil
+	return c.st.snapshot(), restart, nil
 }
 
-// rescan reads every store under CertDir: one listing, then one
-// `show ssl cert <path>` each.
+// rescan reads every store under CertDir: one listing, then `show ssl cert
+// <path>` for each, batched.
 func (c *Client) rescan(ctx context.Context, id Info) error {
 	start := c.now()
 	_, stores, err := c.stores(ctx)
 	if err != nil {
 		return err
 	}
-	serials := map[string]*big.Int{}
+	var paths []string
 	for _, s := range stores {
-		name, ok := strings.CutSuffix(filepath.Base(s), ".pem")
-		if !ok || !c.ours(s) || validName(name) != nil {
-			continue
+		if _, ok := c.nameOf(s); ok {
+			paths = append(paths, s)
 		}
-		info, err := c.showCert(ctx, s)
-		if errors.Is(err, ErrNotLoaded) {
-			continue
+	}
+	serials := make(map[string]*big.Int, len(paths))
+	err = c.readStores(ctx, paths, func(path string, serial *big.Int) {
+		if name, _ := c.nameOf(path); serial != nil {
+			serials[name] = serial
 		}
-		if err != nil {
-			return err
-		}
-		serials[name] = info.serial
+	})
+	if err != nil {
+		return err
 	}
 	c.st = state{id: id, scanned: start, serials: serials, stale: map[string]bool{}}
+	c.st.roll.restart(serials, start)
+	c.epoch.Add(1)
 	c.log.Debug("read every certificate store", "stores", len(stores), "ours", len(serials), "took", c.now().Sub(start))
 	return nil
 }
 
+// nameOf is the certificate name of a store path that is one of ours.
+func (c *Client) nameOf(path string) (string, bool) {
+	name, ok := strings.CutSuffix(filepath.Base(path), ".pem")
+	return name, ok && c.ours(path) && validName(name) == nil
+}
+
 // reread refreshes the names an interrupted push or remove left unsure.
 func (c *Client) reread(ctx context.Context) error {
-	for name := range c.st.stale {
-		info, err := c.showCert(ctx, c.Path(name))
-		switch {
-		case errors.Is(err, ErrNotLoaded):
-			delete(c.st.serials, name)
-		case err != nil:
-			return err
-		default:
-			c.st.serials[name] = info.serial
-		}
-		delete(c.st.stale, name)
+	if len(c.st.stale) == 0 {
+		return nil
 	}
-	return nil
+	paths := make([]string, 0, len(c.st.stale))
+	for name := range c.st.stale {
+		paths = append(paths, c.Path(name))
+	}
+	changed := false
+	err := c.readStores(ctx, paths, func(path string, serial *big.Int) {
+		name, _ := c.nameOf(path)
+		changed = c.st.set(name, serial) || changed
+		delete(c.st.stale, name)
+	})
+	if changed {
+		c.epoch.Add(1)
+	}
+	return err
 }
 
 // knownListed reports whether path is in HAProxy's crt-list, reading the
