@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,5 +123,48 @@ func TestPutWithoutDirectory(t *testing.T) {
 	}
 	if err := c.Delete("shop"); !errors.Is(err, ErrNoDir) {
 		t.Fatalf("Delete = %v; want ErrNoDir", err)
+	}
+}
+
+// Readers of a published set hold no lock while Put, Delete and Load
+// change the set (run with -race).
+func TestConcurrentPutsLoadsAndReaders(t *testing.T) {
+	fx := newFixture(t, "")
+	fx.write("hand.yaml", certs("h1", "h2", "h3"))
+	fx.mustLoad()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 30 {
+			name := fmt.Sprintf("p%d", i%5)
+			if _, err := fx.cat.Put(name, Spec{Domains: []string{fmt.Sprintf("%s-%d.example.com", name, i)}}); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%3 == 0 {
+				if err := fx.cat.Delete(name); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		for _, c := range fx.cat.Domains().Certificates {
+			if c.Name == "" || len(c.Domains) == 0 {
+				t.Fatalf("a published set holds an empty certificate: %+v", c)
+			}
+		}
+		if i%10 == 0 {
+			fx.write("hand.yaml", certs("h1", "h2", fmt.Sprintf("h%d", 3+i%2)))
+			if err := fx.cat.Load([]string{fx.path("hand.yaml")}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -95,10 +95,10 @@ func TestDomainsDir(t *testing.T) {
 
 	// A ConfigMap volume: a.yaml -> ..data/a.yaml, ..data -> ..2026_1; an
 	// update renames a new ..data link over the old one.
-	cm := dirConfigMap{t: t, dir: dd}
-	cm.swap(map[string]string{"a.yaml": domainsYAML([]string{"one"}, nil), "c.yaml": domainsYAML([]string{"four", "five"}, nil)})
+	cm := configMap{t: t, dir: dd}
+	cm.swapFiles(map[string]string{"a.yaml": domainsYAML([]string{"one"}, nil), "c.yaml": domainsYAML([]string{"four", "five"}, nil)})
 	cm.link("a.yaml", "c.yaml")
-	cm.swap(map[string]string{"a.yaml": domainsYAML([]string{"one", "six"}, nil), "c.yaml": domainsYAML([]string{"four", "five"}, nil)})
+	cm.swapFiles(map[string]string{"a.yaml": domainsYAML([]string{"one", "six"}, nil), "c.yaml": domainsYAML([]string{"four", "five"}, nil)})
 	h.waitServed("six.example.test", e.bundle(0, "six"), 120*time.Second)
 	for _, n := range []string{"main", "one", "four", "five"} {
 		if _, err := h.Served(n+".example.test", nil); err != nil || servesPlaceholder(h, n+".example.test") == nil {
@@ -107,42 +107,9 @@ func TestDomainsDir(t *testing.T) {
 	}
 }
 
-// dirConfigMap lays out a directory of several files as the kubelet does
-// for a mounted ConfigMap.
-type dirConfigMap struct {
-	t       *testing.T
-	dir     string
-	version int
-}
-
-// swap writes a new timestamped directory, points ..data at it with one
-// rename, then deletes the old directory, as the kubelet's atomic writer does.
-func (c *dirConfigMap) swap(files map[string]string) {
-	c.t.Helper()
-	c.version++
-	ts := fmt.Sprintf("..2026_01_01_00_00_%02d.%d", c.version, c.version)
-	if err := os.Mkdir(filepath.Join(c.dir, ts), 0o755); err != nil {
-		c.t.Fatal(err)
-	}
-	for name, content := range files {
-		writeFile(c.t, filepath.Join(c.dir, ts, name), content)
-	}
-	old, _ := os.Readlink(filepath.Join(c.dir, "..data"))
-	tmp := filepath.Join(c.dir, "..data_tmp")
-	if err := os.Symlink(ts, tmp); err != nil {
-		c.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(c.dir, "..data")); err != nil {
-		c.t.Fatal(err)
-	}
-	if old != "" {
-		os.RemoveAll(filepath.Join(c.dir, old))
-	}
-}
-
-// link turns each named file into the link name -> ..data/name, renamed
-// over the file.
-func (c *dirConfigMap) link(names ...string) {
+// link turns each named file of the ConfigMap's directory into the link
+// name -> ..data/name, renamed over the file.
+func (c *configMap) link(names ...string) {
 	c.t.Helper()
 	for _, name := range names {
 		tmp := filepath.Join(c.dir, "."+name+".link")

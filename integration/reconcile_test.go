@@ -174,16 +174,26 @@ func (c *configMap) become(path, content string) {
 	}
 }
 
-// swap writes a new timestamped directory and points ..data at it with one
-// rename, then deletes the old directory, as the kubelet's atomic writer does.
+// swap writes a new timestamped directory holding domains.yaml and points
+// ..data at it, as swapFiles does.
 func (c *configMap) swap(content string) {
+	c.t.Helper()
+	c.swapFiles(map[string]string{"domains.yaml": content})
+}
+
+// swapFiles writes a new timestamped directory and points ..data at it with
+// one rename, then deletes the old directory, as the kubelet's atomic writer
+// does.
+func (c *configMap) swapFiles(files map[string]string) {
 	c.t.Helper()
 	c.version++
 	ts := fmt.Sprintf("..2026_01_01_00_00_%02d.%d", c.version, c.version)
 	if err := os.Mkdir(filepath.Join(c.dir, ts), 0o700); err != nil {
 		c.t.Fatal(err)
 	}
-	writeFile(c.t, filepath.Join(c.dir, ts, "domains.yaml"), content)
+	for name, content := range files {
+		writeFile(c.t, filepath.Join(c.dir, ts, name), content)
+	}
 	old, _ := os.Readlink(filepath.Join(c.dir, "..data"))
 	tmp := filepath.Join(c.dir, "..data_tmp")
 	if err := os.Symlink(ts, tmp); err != nil {

@@ -34,17 +34,13 @@ type DirWatcher struct {
 // accepts. Events between NewDir and Run are kept and reported by Run. A
 // nil logger discards.
 func NewDir(dir string, debounce time.Duration, match func(name string) bool, logger *slog.Logger) (*DirWatcher, error) {
-	fs, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", dir, err)
-	}
-	w, err := newDirWatcher(dir, debounce, match, logger, fs)
-	if err != nil {
-		fs.Close()
-		return nil, err
-	}
-	w.fs = fs
-	return w, nil
+	return withEvents(dir, func(fs *fsnotify.Watcher) (*DirWatcher, error) {
+		w, err := newDirWatcher(dir, debounce, match, logger, fs)
+		if err == nil {
+			w.fs = fs
+		}
+		return w, err
+	})
 }
 
 func newDirWatcher(dir string, debounce time.Duration, match func(string) bool, logger *slog.Logger, dirs dirWatches) (*DirWatcher, error) {

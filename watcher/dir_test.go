@@ -190,4 +190,21 @@ func TestDirWithFsnotify(t *testing.T) {
 	if got := next("a removal"); !slices.Equal(got, []string{a}) {
 		t.Fatalf("a removal: %v, want [%s]", got, a)
 	}
+	// The directory replaced by another: everything, then the new one's
+	// files are watched.
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for got := next("the directory replaced"); got != nil; got = next("the directory replaced") {
+		t.Logf("before the replacement was seen: %v", got)
+	}
+	write(t, a, "two")
+	for got := next("a write in the new directory"); !slices.Equal(got, []string{a}); got = next("a write in the new directory") {
+		if got != nil {
+			t.Fatalf("a write in the new directory: %v, want [%s]", got, a)
+		}
+	}
 }

@@ -57,17 +57,28 @@ type dirWatches interface {
 // New starts watching the directory of path. Events that happen between New
 // and Run are kept and reported by Run. A nil logger discards.
 func New(path string, debounce time.Duration, logger *slog.Logger) (*Watcher, error) {
+	return withEvents(path, func(fs *fsnotify.Watcher) (*Watcher, error) {
+		w, err := newWatcher(path, debounce, logger, fs)
+		if err == nil {
+			w.fs = fs
+		}
+		return w, err
+	})
+}
+
+// withEvents makes the fsnotify watcher that build's watcher reads events
+// from, and closes it when build fails.
+func withEvents[W any](name string, build func(*fsnotify.Watcher) (W, error)) (W, error) {
 	fs, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", path, err)
+		var none W
+		return none, fmt.Errorf("watch %s: %w", name, err)
 	}
-	w, err := newWatcher(path, debounce, logger, fs)
+	w, err := build(fs)
 	if err != nil {
 		fs.Close()
-		return nil, err
 	}
-	w.fs = fs
-	return w, nil
+	return w, err
 }
 
 // newWatcher watches the directory of path through dirs.

@@ -144,8 +144,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	opts.Issuer, opts.Directory = iss, cfg.ACME.Directory
 	d := daemon.New(opts)
-	// The set is read before the admin API starts: a PUT checks its
-	// certificate against every file.
+	// Watching starts before the first read, so that no edit falls between
+	// the two; the set is read before the admin API starts, since a PUT
+	// checks its certificate against every file.
+	w, err := watchDomains(cfg, log)
+	if err != nil {
+		return err
+	}
 	domains := newDomainsLoader(cfg, d, log)
 	domains.load(nil)
 	stopAdmin, err := startAdmin(cfg, d, domains.cat, metrics, view, oneShotClients(cfg, hc, solver, checker, log), log)
@@ -153,10 +158,6 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopAdmin()
-	w, err := watchDomains(cfg, log)
-	if err != nil {
-		return err
-	}
 	return runLoops(ctx, cfg, d, domains, w, log)
 }
 
