@@ -9,8 +9,8 @@ import (
 // The rolling check notices what someone else did to the stores under
 // CertDir while HAProxy kept running: a store replaced, emptied, deleted or
 // added behind hotcert's back. Reading every store at once costs a round
-// trip per hundred stores and about 20 µs of HAProxy's time per store, 2 s
-// at 100,000, which every few minutes is more idle CPU than hotcert may use.
+// trip per hundred stores and 2.4 s at 100,000 (docs/benchmarks.md), which
+// every few minutes is more idle CPU than hotcert may use (1% of a core).
 // So Loaded reads a slice at a time instead:
 //
 //   - at most one slice per Rescan/perCycle (30 s by default), however often
@@ -18,13 +18,13 @@ import (
 //   - a slice is the known stores' share of a cycle, len/perCycle, but never
 //     more than maxSlice stores. Up to 10,000 stores a whole cycle takes
 //     Rescan (10 min by default); above that a slice stays at 500 stores
-//     (about 10 ms every 30 s, 0.03% of a core) and the cycle grows: 100
+//     (about 15 ms every 30 s, 0.05% of a core) and the cycle grows: 100
 //     min at 100,000;
 //   - a slice reads known stores in round robin, so it finds a store that
 //     was replaced, emptied or deleted within one cycle;
 //   - a store added by someone else under CertDir is not among the known
 //     ones, so once per Rescan a slice also reads the listing (`show ssl
-//     cert`, one round trip of about 4 MB and 150 ms at 100,000 stores) and
+//     cert`, one round trip of about 4 MB and 100 ms at 100,000 stores) and
 //     reads the stores it did not know. show info has no counter of
 //     certificate stores that could say when the listing is worth reading,
 //     so it is read on a timer: a store added by hand is seen within Rescan,

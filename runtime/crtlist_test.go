@@ -51,3 +51,21 @@ func TestClientsOfOneCrtListShareIt(t *testing.T) {
 		t.Fatal("clients of one crt-list file do not share one crtList, or clients of two files do")
 	}
 }
+
+func TestWithoutLines(t *testing.T) {
+	p := "/c/a.pem"
+	for _, tc := range []struct {
+		in, want string // want "": nothing to take out
+	}{
+		{"/d.pem\n" + p + "\n/c/b.pem\n", "/d.pem\n/c/b.pem\n"},
+		{"/d.pem\n" + p + " [alpn h2]\n  " + p + "\n" + p, "/d.pem\n"}, // options, indented, no final newline
+		{"/d.pem\n\n" + p + "\n# " + p + "\n", "/d.pem\n\n# " + p + "\n"},
+		{"/d.pem\n" + p + ".old\n/c/b.pem", ""}, // a longer name is another store
+		{"/d.pem\n", ""},
+	} {
+		got, found := withoutLines([]byte(tc.in), p)
+		if found != (tc.want != "") || string(got) != tc.want && found {
+			t.Errorf("withoutLines(%q) = %q, %v; want %q", tc.in, got, found, tc.want)
+		}
+	}
+}
