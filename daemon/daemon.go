@@ -102,6 +102,8 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	desired  *configs.Domains
+	index    map[string]int // desired's certificates by name; replaced, never modified
+	changes  changes        // what the next pass looks at (see changes.go)
 	inflight map[string]bool
 	// holds are certificates whose last action failed locally, held back
 	// until their backoff ends (see fault.go).
@@ -160,6 +162,7 @@ func New(opt Options) *Daemon {
 		haproxies: map[string]*haproxyState{},
 		announced: map[string]string{},
 		removals:  removalState{letGo: map[string]bool{}, waits: map[string]string{}},
+		changes:   newChanges(),
 	}
 	for _, h := range opt.HAProxies {
 		d.haproxies[h.Name()] = &haproxyState{}
@@ -171,6 +174,7 @@ func New(opt Options) *Daemon {
 // for a pass.
 func (d *Daemon) SetDesired(doms *configs.Domains) {
 	d.mu.Lock()
+	d.index = d.diffDesiredLocked(doms)
 	d.desired = doms
 	d.cfgErr = nil
 	d.mu.Unlock()
@@ -231,6 +235,7 @@ func (d *Daemon) Renew(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.holds, name)
+	d.markDirtyLocked(name)
 	d.kickLocked()
 	return nil
 }
@@ -243,15 +248,8 @@ func (d *Daemon) kickLocked() {
 }
 
 func (d *Daemon) wants(name string) bool {
-	if d.desired == nil {
-		return false
-	}
-	for _, c := range d.desired.Certificates {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
+	_, ok := d.index[name]
+	return ok
 }
 
 // Run drives passes until ctx ends, then waits for running actions. Orders
@@ -331,6 +329,7 @@ func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.inflight, j.cert.Name)
+	d.markDirtyLocked(j.cert.Name)
 	d.seq++
 	d.finished[j.cert.Name] = d.seq
 	if ctx.Err() != nil {
