@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"maps"
 	"math/big"
 	"slices"
 	"sort"
@@ -57,6 +58,9 @@ type CertStatus struct {
 	Directory   string            `json:"directory,omitempty"` // the ACME directory of the CA that issues it
 	Loaded      map[string]string `json:"loaded"`              // haproxy -> serial (hex), "" when absent
 	PushErrors  map[string]string `json:"push_errors,omitempty"`
+	// Ready: every HAProxy serves the current bundle of each key type (the
+	// value behind hotcert_certificate_ready).
+	Ready bool `json:"ready"`
 }
 
 type certStatus struct {
@@ -100,7 +104,7 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec decision, sr
 	if old != nil && old.ready == ready && old.from.same(c, rec, dec, srv) {
 		return
 	}
-	s := CertStatus{Name: c.Name, Domains: c.Domains, State: dec.Action.String(), Loaded: map[string]string{}}
+	s := CertStatus{Name: c.Name, Domains: c.Domains, State: dec.Action.String(), Loaded: map[string]string{}, Ready: ready}
 	for _, kt := range c.KeyTypes {
 		s.KeyTypes = append(s.KeyTypes, string(kt))
 	}
@@ -209,17 +213,32 @@ func (d *Daemon) Status() []CertStatus {
 	defer d.mu.Unlock()
 	out := make([]CertStatus, 0, len(d.status))
 	for _, cs := range d.status {
-		s := cs.CertStatus
-		if len(cs.pushErr) > 0 {
-			s.PushErrors = map[string]string{}
-			for k, v := range cs.pushErr {
-				s.PushErrors[k] = v
-			}
-		}
-		out = append(out, s)
+		out = append(out, cs.view())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// StatusOf is one certificate's status, as Status lists it; false when the
+// domains in force have no such certificate or no pass has seen it yet.
+func (d *Daemon) StatusOf(name string) (CertStatus, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs, ok := d.status[name]
+	if !ok {
+		return CertStatus{}, false
+	}
+	return cs.view(), true
+}
+
+// view is the status with a copy of its push errors, which later pushes
+// change under d.mu. Call with d.mu held.
+func (cs *certStatus) view() CertStatus {
+	s := cs.CertStatus
+	if len(cs.pushErr) > 0 {
+		s.PushErrors = maps.Clone(cs.pushErr)
+	}
+	return s
 }
 
 // Health reports the HAProxy instances that did not answer at the last pass,
