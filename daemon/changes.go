@@ -124,17 +124,21 @@ func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 
 // diffDesiredLocked marks what an edit of the desired set changed: added
 // and changed certificates are dirty, and removed ones have left. It
-// returns the new index by name.
-func (d *Daemon) diffDesiredLocked(doms *configs.Domains) map[string]int {
-	idx := make(map[string]int, len(doms.Certificates))
+// updates the index in place: the catalog keeps most certificates at the
+// same position from one set to the next, so an edit costs one comparison
+// per certificate and a map write per one that moved.
+func (d *Daemon) diffDesiredLocked(doms *configs.Domains) {
 	var old []configs.Certificate
 	if d.desired != nil {
 		old = d.desired.Certificates
 	}
 	kept := 0
 	for i, c := range doms.Certificates {
-		idx[c.Name] = i
-		j, ok := d.index[c.Name]
+		j, ok := i, i < len(old) && old[i].Name == c.Name
+		if !ok {
+			j, ok = d.index[c.Name]
+			d.index[c.Name] = i
+		}
 		if ok {
 			kept++
 		}
@@ -144,16 +148,17 @@ func (d *Daemon) diffDesiredLocked(doms *configs.Domains) map[string]int {
 			d.changes.edited = true
 		}
 	}
-	if kept < len(d.index) {
-		for n := range d.index {
-			if _, ok := idx[n]; !ok {
-				d.changes.left[n] = true
-				d.changes.timers.drop(n)
-				d.changes.edited = true
-			}
+	if kept == len(old) {
+		return // names are unique: every old one is still there
+	}
+	for n, j := range d.index {
+		if j >= len(doms.Certificates) || doms.Certificates[j].Name != n {
+			delete(d.index, n)
+			d.changes.left[n] = true
+			d.changes.timers.drop(n)
+			d.changes.edited = true
 		}
 	}
-	return idx
 }
 
 func sameCertificate(a, b configs.Certificate) bool {

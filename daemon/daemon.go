@@ -102,7 +102,7 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	desired  *configs.Domains
-	index    map[string]int // desired's certificates by name; replaced, never modified
+	index    map[string]int // desired's certificates by name
 	changes  changes        // what the next pass looks at (see changes.go)
 	inflight map[string]bool
 	// holds are certificates whose last action failed locally, held back
@@ -155,6 +155,7 @@ func New(opt Options) *Daemon {
 		jobs:      make(chan job, queueSize),
 		rearm:     make(chan struct{}, 1),
 		inflight:  map[string]bool{},
+		index:     map[string]int{},
 		holds:     map[string]*fault{},
 		finished:  map[string]uint64{},
 		ariDue:    map[string]bool{},
@@ -174,7 +175,7 @@ func New(opt Options) *Daemon {
 // for a pass.
 func (d *Daemon) SetDesired(doms *configs.Domains) {
 	d.mu.Lock()
-	d.index = d.diffDesiredLocked(doms)
+	d.diffDesiredLocked(doms)
 	d.desired = doms
 	d.cfgErr = nil
 	d.mu.Unlock()

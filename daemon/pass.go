@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	now := d.opt.Now()
 	next := now.Add(d.opt.Verify)
 	d.mu.Lock()
-	desired, index := d.desired, d.index
+	desired := d.desired
 	d.mu.Unlock()
 	if desired == nil {
 		return next
@@ -61,13 +62,10 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 			look(c, recs[c.Name])
 		}
 	}
-	for _, n := range w.names {
-		i, ok := index[n]
-		if !ok {
-			sweep = true // a record that left the desired set changed
-			continue
-		}
-		look(desired.Certificates[i], d.memo.peek(n))
+	certs, others := d.lookup(w.names)
+	sweep = sweep || others // a record that left the desired set changed
+	for _, c := range certs {
+		look(c, d.memo.peek(c.Name))
 	}
 	if sweep && shared == nil {
 		// Removals wait while the cluster's store does not answer.
@@ -79,9 +77,10 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 				return now.Add(5 * time.Second)
 			}
 		}
-		d.sweep(desired, recs, index, srv, now, start)
+		desired, want := d.wantNow()
+		d.sweep(desired, recs, want, srv, now, start)
 	}
-	for _, n := range d.prune(index, start, w) {
+	for _, n := range d.prune(start, w) {
 		d.forget(n)
 	}
 	d.opt.Metrics.PassDone(d.opt.Now())
@@ -107,6 +106,29 @@ func (d *Daemon) decideFor(c configs.Certificate, rec *store.Record, srv served,
 	d.mu.Lock()
 	d.changes.timers.set(c.Name, dec.Wake)
 	d.mu.Unlock()
+}
+
+// lookup returns the desired certificates among names, and reports names
+// the desired set lacks.
+func (d *Daemon) lookup(names []string) (certs []configs.Certificate, others bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range names {
+		if i, ok := d.index[n]; ok {
+			certs = append(certs, d.desired.Certificates[i])
+		} else {
+			others = true
+		}
+	}
+	return certs, others
+}
+
+// wantNow is the desired set with a copy of its index, which SetDesired
+// changes in place, for a sweep.
+func (d *Daemon) wantNow() (*configs.Domains, map[string]int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.desired, maps.Clone(d.index)
 }
 
 // redo gives back what a pass that could not finish was to look at.
@@ -229,9 +251,10 @@ func (d *Daemon) held(name string, spec func() string, dec decision, now time.Ti
 // statuses of certificates that left, which sweep does not see when they
 // have no record (never issued). An incremental pass looks only at the
 // names that left since the last pass.
-func (d *Daemon) prune(want map[string]int, start uint64, w work) (gone []string) {
+func (d *Daemon) prune(start uint64, w work) (gone []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	want := d.index
 	for n, seq := range d.finished {
 		if seq <= start {
 			delete(d.finished, n)
