@@ -3,7 +3,7 @@ package daemon
 import (
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,27 +11,22 @@ import (
 	"github.com/hotcert/hotcert/store"
 )
 
-// clock is a time the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// clock is a time the test sets by hand.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock {
+	c := &clock{}
+	c.set(t)
+	return c
 }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *clock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
+func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // servedDaemon is a daemon over n valid certificates that lb serves,
-// after its first (full) pass.
-func servedDaemon(t *testing.T, n int, clk *clock) (*Daemon, []configs.Certificate, *fakeHAProxy) {
+// after its first (full) pass. edit, when not nil, changes each record.
+func servedDaemon(t *testing.T, n int, clk *clock, edit func(i int, r *store.Record)) (*Daemon, []configs.Certificate, *fakeHAProxy) {
 	t.Helper()
 	lb := newFakeHAProxy("lb1")
 	var recs []*store.Record
@@ -39,6 +34,9 @@ func servedDaemon(t *testing.T, n int, clk *clock) (*Daemon, []configs.Certifica
 	for i := range n {
 		c := cert(fmt.Sprintf("c%d", i), fmt.Sprintf("c%d.example.test", i))
 		r, serial := validRecord(t, c, clk.Now())
+		if edit != nil {
+			edit(i, r)
+		}
 		recs = append(recs, r)
 		certs = append(certs, c)
 		lb.serving[c.Name] = serial
@@ -46,10 +44,6 @@ func servedDaemon(t *testing.T, n int, clk *clock) (*Daemon, []configs.Certifica
 	d := New(Options{Issuer: &fakeIssuer{tb: t, now: clk.Now}, Store: newFakeStore(recs...), HAProxies: []HAProxy{lb},
 		Now: clk.Now, Verify: 24 * time.Hour})
 	d.SetDesired(desired(certs...))
-	d.pass(t.Context())
-	if got := d.decidedLast(); got != n {
-		t.Fatalf("the first pass decided %d certificates, want all %d", got, n)
-	}
 	return d, certs, lb
 }
 
@@ -79,10 +73,14 @@ func queued(d *Daemon) []string {
 // for that certificate alone; one with nothing new decides for none, and a
 // restarted HAProxy (its Epoch moved) makes the pass look at every one.
 func TestIncrementalPassDecidesOnlyWhatChanged(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := newClock(time.Now())
 	const n = 50
-	d, certs, lb := servedDaemon(t, n, clk)
+	d, certs, lb := servedDaemon(t, n, clk, nil)
 	ctx := t.Context()
+	d.pass(ctx)
+	if got := d.decidedLast(); got != n {
+		t.Fatalf("the first pass decided %d certificates, want all %d", got, n)
+	}
 	step := func(what string, want int, wantJobs ...string) {
 		t.Helper()
 		d.pass(ctx)
@@ -144,25 +142,14 @@ func TestIncrementalPassDecidesOnlyWhatChanged(t *testing.T) {
 // A certificate whose timer is due is decided at the pass that the timer
 // asks for, and no other is.
 func TestDueTimerWakesExactlyItsCertificate(t *testing.T) {
-	clk := &clock{t: time.Now()}
-	lb := newFakeHAProxy("lb1")
-	var recs []*store.Record
-	var certs []configs.Certificate
-	for i := range 20 {
-		c := cert(fmt.Sprintf("c%d", i), fmt.Sprintf("c%d.example.test", i))
-		r, serial := validRecord(t, c, clk.Now())
+	clk := newClock(time.Now())
+	wake := clk.Now().Add(5 * time.Minute)
+	d, _, _ := servedDaemon(t, 20, clk, func(i int, r *store.Record) {
 		if i == 4 {
-			r.ARICheckAt = clk.Now().Add(5 * time.Minute)
+			r.ARICheckAt = wake
 		}
-		recs = append(recs, r)
-		certs = append(certs, c)
-		lb.serving[c.Name] = serial
-	}
-	d := New(Options{Issuer: &fakeIssuer{tb: t, now: clk.Now}, Store: newFakeStore(recs...), HAProxies: []HAProxy{lb},
-		Now: clk.Now, Verify: 24 * time.Hour})
-	d.SetDesired(desired(certs...))
+	})
 	ctx := t.Context()
-	wake := recs[4].ARICheckAt
 	if next := d.pass(ctx); !next.Equal(wake) {
 		t.Fatalf("the next pass is due at %v, want c4's renewal information check at %v", next, wake)
 	}
@@ -171,7 +158,7 @@ func TestDueTimerWakesExactlyItsCertificate(t *testing.T) {
 	if got, jobs := d.decidedLast(), queued(d); got != 0 || len(jobs) != 0 {
 		t.Fatalf("a pass before the timer decided %d certificates and queued %v", got, jobs)
 	}
-	clk.t = wake
+	clk.set(wake)
 	d.pass(ctx)
 	if got, jobs := d.decidedLast(), queued(d); got != 1 || fmt.Sprint(jobs) != "[c4=refresh-ari]" {
 		t.Fatalf("the due pass decided %d certificates and queued %v, want c4 alone to refresh", got, jobs)
