@@ -88,12 +88,21 @@ func (m *memo) snapshot() (map[string]*store.Record, error) {
 	return maps.Clone(m.recs), nil
 }
 
-// peek is one record as snapshot has it, nil when there is none or the
-// store could not be read.
-func (m *memo) peek(name string) *store.Record {
+// some returns the records of names as snapshot has them, by name. A name
+// without a record has none in the map.
+func (m *memo) some(names []string) (map[string]*store.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.recs[name]
+	if err := m.loadLocked(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*store.Record, len(names))
+	for _, n := range names {
+		if r, ok := m.recs[n]; ok {
+			out[n] = r
+		}
+	}
+	return out, nil
 }
 
 // takeChanged returns the names written since the last call, and whether

@@ -54,10 +54,11 @@ func newChanges() changes {
 
 // work is what one pass looks at.
 type work struct {
-	full   bool
-	names  []string // for an incremental pass: dirty and due, desired or not
-	left   []string
-	edited bool
+	full    bool
+	desired *configs.Domains // the set in force when the work was taken
+	names   []string         // for an incremental pass: dirty and due, desired or not
+	left    []string
+	edited  bool
 	// start is the count of finished actions when the pass took its work:
 	// one that finishes later marks its certificate dirty for the next pass
 	// (see enqueue).
@@ -97,7 +98,7 @@ func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 	full := ch.full || all || moved || why != ch.shared || ch.lastFull.IsZero() ||
 		now.Sub(ch.lastFull) >= fullEvery || now.Before(ch.lastFull)
 	ch.views, ch.shared = views, why
-	w := work{full: full, edited: ch.edited, start: d.seq}
+	w := work{full: full, desired: d.desired, edited: ch.edited, start: d.seq}
 	ch.edited = false
 	for n := range ch.left {
 		w.left = append(w.left, n)

@@ -29,67 +29,72 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	now := d.opt.Now()
 	next := now.Add(d.opt.Verify)
 	d.mu.Lock()
-	desired := d.desired
+	none := d.desired == nil
 	d.mu.Unlock()
-	if desired == nil {
+	if none {
 		return next
 	}
 	if err := d.memo.load(); err != nil {
-		d.log.Error("reconcile: read store", "err", err)
-		return now.Add(5 * time.Second)
+		return d.readFailed(work{}, err, now)
 	}
 	srv, wake := d.served(ctx, now)
 	next = earliest(next, wake, d.probeCA(ctx, now))
 	shared := d.clusterReady()
 	w := d.takeWork(srv, shared, now)
-	start := w.start
-	var recs map[string]*store.Record
-	if w.full {
-		var err error
-		if recs, err = d.records(); err != nil {
-			d.redo(w)
-			d.log.Error("reconcile: read store", "err", err)
-			return now.Add(5 * time.Second)
-		}
+	decided, err := d.decideWork(w, srv, shared, now)
+	if err != nil {
+		return d.readFailed(w, err, now)
 	}
-	decided, sweep := 0, w.full || len(w.left) > 0 || d.removalsPending(w.edited)
-	look := func(c configs.Certificate, rec *store.Record) {
-		decided++
-		d.decideFor(c, rec, srv, shared, now, start)
-	}
-	if w.full {
-		for _, c := range desired.Certificates {
-			look(c, recs[c.Name])
-		}
-	}
-	certs, others := d.lookup(w.names)
-	sweep = sweep || others // a record that left the desired set changed
-	for _, c := range certs {
-		look(c, d.memo.peek(c.Name))
-	}
-	if sweep && shared == nil {
-		// Removals wait while the cluster's store does not answer.
-		if recs == nil {
-			var err error
-			if recs, err = d.records(); err != nil {
-				d.redo(w)
-				d.log.Error("reconcile: read store", "err", err)
-				return now.Add(5 * time.Second)
-			}
-		}
-		desired, want := d.wantNow()
-		d.sweep(desired, recs, want, srv, now, start)
-	}
-	for _, n := range d.prune(start, w) {
+	for _, n := range d.prune(w) {
 		d.forget(n)
 	}
 	d.opt.Metrics.PassDone(d.opt.Now())
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.passOK = d.opt.Now()
 	d.changes.decided = decided
-	next = earliest(next, d.changes.timers.next())
-	d.mu.Unlock()
-	return next
+	return earliest(next, d.changes.timers.next())
+}
+
+// decideWork decides for every certificate of w, and sweeps removals when
+// something may have changed for them. It returns how many it decided.
+func (d *Daemon) decideWork(w work, srv served, shared error, now time.Time) (int, error) {
+	certs, others := d.lookup(w.names)
+	if w.full {
+		certs = w.desired.Certificates
+	}
+	recs, err := d.recordsFor(w.full, certs)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range certs {
+		d.decideFor(c, recs[c.Name], srv, shared, now, w.start)
+	}
+	// Removals wait while the cluster's store does not answer.
+	if shared != nil || !(w.full || len(w.left) > 0 || others || d.removalsPending(w.edited)) {
+		return len(certs), nil
+	}
+	if !w.full {
+		if recs, err = d.records(); err != nil {
+			return len(certs), err
+		}
+	}
+	desired, want := d.wantNow()
+	d.sweep(desired, recs, want, srv, now, w.start)
+	return len(certs), nil
+}
+
+// readFailed ends a pass that could not read the store, and gives back
+// what it was to look at.
+func (d *Daemon) readFailed(w work, err error, now time.Time) time.Time {
+	d.log.Error("reconcile: read store", "err", err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.markFullLocked()
+	for _, n := range w.left {
+		d.changes.left[n] = true
+	}
+	return now.Add(5 * time.Second)
 }
 
 // decideFor decides for one desired certificate, notes its status, runs its
@@ -131,16 +136,6 @@ func (d *Daemon) wantNow() (*configs.Domains, map[string]int) {
 	return d.desired, maps.Clone(d.index)
 }
 
-// redo gives back what a pass that could not finish was to look at.
-func (d *Daemon) redo(w work) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.markFullLocked()
-	for _, n := range w.left {
-		d.changes.left[n] = true
-	}
-}
-
 // removalsPending reports removals that the last sweep let go or kept
 // waiting for another certificate: they are judged again at every pass
 // until done. Held ones wait for an operator (a full pass) or an edit of
@@ -167,6 +162,20 @@ func (d *Daemon) decideNow(c configs.Certificate, rec *store.Record, srv served,
 // records are shared with the memo: a pass only reads them.
 func (d *Daemon) records() (map[string]*store.Record, error) {
 	return d.memo.snapshot()
+}
+
+// recordsFor are the records a pass decides from: every one for a full
+// pass, else those of certs, read at once so that a cache dropped by a
+// failed write meanwhile is read again rather than seen as empty.
+func (d *Daemon) recordsFor(full bool, certs []configs.Certificate) (map[string]*store.Record, error) {
+	if full {
+		return d.records()
+	}
+	names := make([]string, len(certs))
+	for i, c := range certs {
+		names[i] = c.Name
+	}
+	return d.memo.some(names)
 }
 
 // enqueue queues a decision unless the certificate has an action running,
@@ -251,12 +260,12 @@ func (d *Daemon) held(name string, spec func() string, dec decision, now time.Ti
 // statuses of certificates that left, which sweep does not see when they
 // have no record (never issued). An incremental pass looks only at the
 // names that left since the last pass.
-func (d *Daemon) prune(start uint64, w work) (gone []string) {
+func (d *Daemon) prune(w work) (gone []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	want := d.index
 	for n, seq := range d.finished {
-		if seq <= start {
+		if seq <= w.start {
 			delete(d.finished, n)
 		}
 	}

@@ -162,7 +162,11 @@ func TestMemoParsesEachLeafOnce(t *testing.T) {
 	if err := m.Put(put); err != nil {
 		t.Fatal(err)
 	}
-	got := m.peek("a").Bundles["ecdsa-p256"]
+	held, err := m.some([]string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := held["a"].Bundles["ecdsa-p256"]
 	if got.Leaf == nil {
 		t.Fatal("a stored record's leaf is not parsed")
 	}
