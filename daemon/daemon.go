@@ -100,10 +100,13 @@ type Daemon struct {
 	rearm chan struct{}
 	jobs  chan job
 
-	mu       sync.Mutex
-	desired  *configs.Domains
-	index    map[string]int // desired's certificates by name
-	changes  changes        // what the next pass looks at (see changes.go)
+	mu      sync.Mutex
+	desired *configs.Domains
+	index   map[string]int // desired's certificates by name
+	// issuing are the certificates whose status is "issue", for the
+	// progress of a first issuance without a look at every status.
+	issuing  map[string]bool
+	changes  changes // what the next pass looks at (see changes.go)
 	inflight map[string]bool
 	// holds are certificates whose last action failed locally, held back
 	// until their backoff ends (see fault.go).
@@ -156,6 +159,7 @@ func New(opt Options) *Daemon {
 		rearm:     make(chan struct{}, 1),
 		inflight:  map[string]bool{},
 		index:     map[string]int{},
+		issuing:   map[string]bool{},
 		holds:     map[string]*fault{},
 		finished:  map[string]uint64{},
 		ariDue:    map[string]bool{},

@@ -110,6 +110,11 @@ func (d *Daemon) decideFor(c configs.Certificate, rec *store.Record, srv served,
 	d.enqueue(c, dec, start)
 	d.mu.Lock()
 	d.changes.timers.set(c.Name, dec.Wake)
+	if dec.Action == actIssue {
+		d.issuing[c.Name] = true
+	} else {
+		delete(d.issuing, c.Name)
+	}
 	d.mu.Unlock()
 }
 
