@@ -148,7 +148,6 @@ type fakeHAProxy struct {
 	serving map[string]*big.Int
 	pushes  []string
 	removes []string
-	loads   int
 	down    error
 	// own is serving as Push and Remove left it; epoch counts the times
 	// serving was found otherwise.
@@ -210,7 +209,6 @@ func (l *fakeHAProxy) Loaded(context.Context) (map[string]*big.Int, error) {
 	if l.down != nil {
 		return nil, l.down
 	}
-	l.loads++
 	l.sync()
 	return maps.Clone(l.serving), nil
 }
