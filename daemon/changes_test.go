@@ -187,3 +187,38 @@ func TestTimersKeepTheLatestTimeOfEachName(t *testing.T) {
 		t.Fatalf("next after all were due = %v", got)
 	}
 }
+
+// What every certificate depends on makes the pass look at every one: an
+// instance that stops answering, one without an Epoch, and the safety full
+// pass after fullEvery.
+func TestFullPassWhenWhatAllDependOnChanges(t *testing.T) {
+	clk := newClock(time.Now())
+	const n = 10
+	d, _, lb := servedDaemon(t, n, clk, nil)
+	ctx := t.Context()
+	pass := func(what string, want int) {
+		t.Helper()
+		d.pass(ctx)
+		if got := d.decidedLast(); got != want {
+			t.Fatalf("%s: the pass decided %d certificates, want %d", what, got, want)
+		}
+	}
+	pass("first pass", n)
+	pass("nothing changed", 0)
+	lb.mu.Lock()
+	lb.down = errTransient
+	lb.mu.Unlock()
+	pass("the instance stopped answering", n)
+	pass("the instance is held back", 0)
+	clk.add(fullEvery)
+	pass("the safety pass is due", n)
+
+	d2, _, lb2 := servedDaemon(t, n, clk, nil)
+	d2.opt.HAProxies = []HAProxy{noEpoch{lb2}}
+	for range 2 {
+		d2.pass(ctx)
+		if got := d2.decidedLast(); got != n {
+			t.Fatalf("an HAProxy without Epoch: the pass decided %d certificates, want all %d", got, n)
+		}
+	}
+}
