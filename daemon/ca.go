@@ -70,6 +70,7 @@ func (d *Daemon) caOrderedLocked(now time.Time) {
 	}
 	logCleared(d.log, "the CA answers again", ca.fault, now)
 	*ca = caState{}
+	d.markFullLocked()
 	go d.releaseCAHeld(now)
 }
 

@@ -1,36 +1,41 @@
 package daemon
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/hotcert/hotcert/internal/bundle"
-
 	"github.com/hotcert/hotcert/store"
 )
 
 // memo keeps the store's records in memory so that a pass does no I/O: with
-// 10,000 certificates, reading every state.json and PEM at each pass would
-// cost far more than the pass itself. The daemon is the store's only writer
+// 100,000 certificates, reading every state.json at each pass would cost
+// far more than the pass itself. The daemon is the store's only writer
 // while it runs, so one read of the disk is enough; writes go to the disk
 // first and then replace the cached record. A failed write drops the cache,
 // because the disk may then hold part of it, and the next read starts over.
+//
+// Records are kept slim: each bundle keeps only its leaf's serial and dates
+// (store.Leaf), not its PEM, which only actions need and read from the
+// store (Get). The memo also remembers which records were written since
+// the last pass asked (takeChanged), so that a pass decides only for those.
 type memo struct {
 	Store
-	mu   sync.Mutex
-	recs map[string]*store.Record // nil until read; values are never modified
+	mu      sync.Mutex
+	recs    map[string]*store.Record // nil until read; slim; values are never modified
+	changed map[string]bool          // names written since takeChanged
+	all     bool                     // the whole store was read since takeChanged
 }
 
 func newMemo(s Store) *memo {
 	if m, ok := s.(*memo); ok {
 		return m
 	}
-	return &memo{Store: s}
+	return &memo{Store: s, changed: map[string]bool{}}
 }
 
 func (m *memo) loadLocked() error {
@@ -41,15 +46,39 @@ func (m *memo) loadLocked() error {
 	if err != nil {
 		return err
 	}
+	slimAll(list)
 	m.recs = make(map[string]*store.Record, len(list))
 	for _, r := range list {
-		m.recs[r.Name] = withLeaves(r)
+		m.recs[r.Name] = r
 	}
+	m.all = true
 	return nil
 }
 
-// snapshot returns every record by name. The records are shared: the
-// caller must not modify them.
+// slimAll drops the PEM of every bundle and keeps its leaf's facts. Parsing
+// 100,000 leaves is most of a start-up's CPU, so a few goroutines share it.
+func slimAll(list []*store.Record) {
+	workers := min(4, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(list); i += workers {
+				slimInPlace(list[i])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// load reads the store unless the memo holds it.
+func (m *memo) load() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.loadLocked()
+}
+
+// snapshot returns every record by name. The records are shared and slim:
+// the caller must not modify them.
 func (m *memo) snapshot() (map[string]*store.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -59,32 +88,53 @@ func (m *memo) snapshot() (map[string]*store.Record, error) {
 	return maps.Clone(m.recs), nil
 }
 
-// List returns copies that the caller may modify, sorted by name.
-func (m *memo) List() ([]*store.Record, error) {
-	recs, err := m.snapshot()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*store.Record, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, r.Clone())
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-// Get returns a copy that the caller may modify.
-func (m *memo) Get(name string) (*store.Record, error) {
+// some returns the records of names as snapshot has them, by name. A name
+// without a record has none in the map.
+func (m *memo) some(names []string) (map[string]*store.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.loadLocked(); err != nil {
 		return nil, err
 	}
-	r, ok := m.recs[name]
-	if !ok {
-		return nil, fmt.Errorf("load %s: %w", name, store.ErrNotFound)
+	out := make(map[string]*store.Record, len(names))
+	for _, n := range names {
+		if r, ok := m.recs[n]; ok {
+			out[n] = r
+		}
 	}
-	return r.Clone(), nil
+	return out, nil
+}
+
+// takeChanged returns the names written since the last call, and whether
+// the whole store was read meanwhile (then every name may have changed).
+func (m *memo) takeChanged() (names []string, all bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n := range m.changed {
+		names = append(names, n)
+	}
+	clear(m.changed)
+	all, m.all = m.all, false
+	return names, all
+}
+
+// setLocked keeps a slim copy of a record just written or read.
+func (m *memo) setLocked(r *store.Record) {
+	if m.recs != nil {
+		m.recs[r.Name] = slim(r)
+	}
+	m.changed[r.Name] = true
+}
+
+// List returns full copies that the caller may modify, from the store.
+func (m *memo) List() ([]*store.Record, error) {
+	return m.Store.List()
+}
+
+// Get returns a full copy, bundles' PEM included, that the caller may
+// modify: it reads the store, since the memo keeps no PEM.
+func (m *memo) Get(name string) (*store.Record, error) {
+	return m.Store.Get(name)
 }
 
 // putWith is Put through another writer: a claim's fenced Put.
@@ -94,9 +144,7 @@ func (m *memo) putWith(put func(*store.Record) error, r *store.Record) error {
 	if err := put(r); err != nil {
 		return err // the shared store refused it: the cache still holds what it held
 	}
-	if m.recs != nil {
-		m.recs[r.Name] = withLeaves(r.Clone())
-	}
+	m.setLocked(r)
 	return nil
 }
 
@@ -104,9 +152,7 @@ func (m *memo) putWith(put func(*store.Record) error, r *store.Record) error {
 func (m *memo) remember(r *store.Record) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.recs != nil {
-		m.recs[r.Name] = withLeaves(r.Clone())
-	}
+	m.setLocked(r)
 }
 
 // refresh reads one record again from the store, which another node
@@ -118,13 +164,12 @@ func (m *memo) refresh(name string) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		delete(m.recs, name)
+		m.changed[name] = true
 		return nil
 	case err != nil:
 		return err
 	}
-	if m.recs != nil {
-		m.recs[name] = withLeaves(r)
-	}
+	m.setLocked(r)
 	return nil
 }
 
@@ -152,18 +197,20 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// update changes one record in place of its stored copy, under the lock.
+// update changes one record, read in full from the store, under the lock.
 func (m *memo) update(name string, change func(*store.Record)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.loadLocked(); err != nil {
 		return err
 	}
-	r, ok := m.recs[name]
-	if !ok {
+	if _, ok := m.recs[name]; !ok {
 		return fmt.Errorf("update %s: %w", name, store.ErrNotFound)
 	}
-	r = r.Clone()
+	r, err := m.Store.Get(name)
+	if err != nil {
+		return fmt.Errorf("update %s: %w", name, err)
+	}
 	change(r)
 	return m.putLocked(r)
 }
@@ -173,9 +220,7 @@ func (m *memo) putLocked(r *store.Record) error {
 		m.recs = nil
 		return err
 	}
-	if m.recs != nil {
-		m.recs[r.Name] = withLeaves(r.Clone())
-	}
+	m.setLocked(r)
 	return nil
 }
 
@@ -187,29 +232,37 @@ func (m *memo) Delete(name string) error {
 		return err
 	}
 	delete(m.recs, name)
+	m.changed[name] = true
 	return nil
 }
 
-// leafOf is the bundle's parsed leaf. The memo parses every bundle once,
-// when it loads or stores the record, so this parses only bundles that
-// never went through it.
-func leafOf(b store.Bundle) (*x509.Certificate, error) {
+// leafOf is what decisions need of the bundle's leaf. The memo keeps it for
+// every bundle, so this parses only bundles that never went through it.
+func leafOf(b store.Bundle) (*store.Leaf, error) {
 	if b.Leaf != nil {
 		return b.Leaf, nil
 	}
-	return bundle.Leaf(b.PEM)
+	leaf, err := bundle.Leaf(b.PEM)
+	if err != nil {
+		return nil, err
+	}
+	return store.LeafOf(leaf), nil
 }
 
-// withLeaves parses the leaf of every bundle of r that lacks it. r must be
-// the memo's own copy.
-func withLeaves(r *store.Record) *store.Record {
+// slim is a copy of r for the memo: its bundles keep their leaf's facts,
+// not their PEM.
+func slim(r *store.Record) *store.Record {
+	return slimInPlace(r.Clone())
+}
+
+// slimInPlace makes r, a copy nobody else holds, slim.
+func slimInPlace(r *store.Record) *store.Record {
 	for kt, b := range r.Bundles {
 		if b.Leaf == nil {
-			if leaf, err := bundle.Leaf(b.PEM); err == nil {
-				b.Leaf = leaf
-				r.Bundles[kt] = b
-			}
+			b.Leaf, _ = leafOf(b) // nil for an unreadable bundle, as decide expects
 		}
+		b.PEM = nil
+		r.Bundles[kt] = b
 	}
 	return r
 }

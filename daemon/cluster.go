@@ -111,6 +111,7 @@ func (d *Daemon) followChanges(ctx context.Context) {
 			}
 			d.mu.Lock()
 			delete(d.holds, name) // its wait was for that node's result
+			d.markDirtyLocked(name)
 			d.kickLocked()
 			d.mu.Unlock()
 		}

@@ -29,7 +29,7 @@ type removalState struct {
 
 // judgeRemovals applies the removal policy to this pass and remembers the
 // outcome for status, the log and ConfirmRemovals.
-func (d *Daemon) judgeRemovals(desired *configs.Domains, recs map[string]*store.Record, want map[string]bool, srv served) []removal {
+func (d *Daemon) judgeRemovals(desired *configs.Domains, recs map[string]*store.Record, want map[string]int, srv served) []removal {
 	d.mu.Lock()
 	in := d.removalInputLocked(desired, recs, want, srv)
 	d.mu.Unlock()
@@ -42,7 +42,7 @@ func (d *Daemon) judgeRemovals(desired *configs.Domains, recs map[string]*store.
 
 // removalInputLocked gathers the policy's input; letGo is a copy, since
 // ConfirmRemovals may change it while the policy runs.
-func (d *Daemon) removalInputLocked(desired *configs.Domains, recs map[string]*store.Record, want map[string]bool, srv served) removalInput {
+func (d *Daemon) removalInputLocked(desired *configs.Domains, recs map[string]*store.Record, want map[string]int, srv served) removalInput {
 	in := removalInput{want: want, recs: recs, srv: srv, limit: d.opt.RemovalLimit, letGo: map[string]bool{}}
 	if desired != nil {
 		in.desired = desired.Certificates
@@ -137,6 +137,7 @@ func (d *Daemon) ConfirmRemovals() []string {
 	d.log.Info("held removals confirmed", "count", len(held), "certs", someNames(held))
 	rs.held = nil
 	d.opt.Metrics.RemovalsHeld(0)
+	d.markFullLocked()
 	d.kickLocked()
 	return held
 }

@@ -100,8 +100,13 @@ type Daemon struct {
 	rearm chan struct{}
 	jobs  chan job
 
-	mu       sync.Mutex
-	desired  *configs.Domains
+	mu      sync.Mutex
+	desired *configs.Domains
+	index   map[string]int // desired's certificates by name
+	// issuing are the certificates whose status is "issue", for the
+	// progress of a first issuance without a look at every status.
+	issuing  map[string]bool
+	changes  changes // what the next pass looks at (see changes.go)
 	inflight map[string]bool
 	// holds are certificates whose last action failed locally, held back
 	// until their backoff ends (see fault.go).
@@ -153,6 +158,8 @@ func New(opt Options) *Daemon {
 		jobs:      make(chan job, queueSize),
 		rearm:     make(chan struct{}, 1),
 		inflight:  map[string]bool{},
+		index:     map[string]int{},
+		issuing:   map[string]bool{},
 		holds:     map[string]*fault{},
 		finished:  map[string]uint64{},
 		ariDue:    map[string]bool{},
@@ -160,6 +167,7 @@ func New(opt Options) *Daemon {
 		haproxies: map[string]*haproxyState{},
 		announced: map[string]string{},
 		removals:  removalState{letGo: map[string]bool{}, waits: map[string]string{}},
+		changes:   newChanges(),
 	}
 	for _, h := range opt.HAProxies {
 		d.haproxies[h.Name()] = &haproxyState{}
@@ -171,6 +179,7 @@ func New(opt Options) *Daemon {
 // for a pass.
 func (d *Daemon) SetDesired(doms *configs.Domains) {
 	d.mu.Lock()
+	d.diffDesiredLocked(doms)
 	d.desired = doms
 	d.cfgErr = nil
 	d.mu.Unlock()
@@ -231,6 +240,7 @@ func (d *Daemon) Renew(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.holds, name)
+	d.markDirtyLocked(name)
 	d.kickLocked()
 	return nil
 }
@@ -243,15 +253,8 @@ func (d *Daemon) kickLocked() {
 }
 
 func (d *Daemon) wants(name string) bool {
-	if d.desired == nil {
-		return false
-	}
-	for _, c := range d.desired.Certificates {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
+	_, ok := d.index[name]
+	return ok
 }
 
 // Run drives passes until ctx ends, then waits for running actions. Orders
@@ -331,6 +334,7 @@ func (d *Daemon) finish(ctx context.Context, j job, quiet bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.inflight, j.cert.Name)
+	d.markDirtyLocked(j.cert.Name)
 	d.seq++
 	d.finished[j.cert.Name] = d.seq
 	if ctx.Err() != nil {

@@ -139,7 +139,9 @@ func (s *fakeStore) get(name string) *store.Record {
 	return nil
 }
 
-// fakeHAProxy is an HAProxy that serves what was pushed to it.
+// fakeHAProxy is an HAProxy that serves what was pushed to it. Tests that
+// change serving directly stand for a restart or another writer: Epoch
+// moves when it finds serving other than its own Push and Remove left it.
 type fakeHAProxy struct {
 	name    string
 	mu      sync.Mutex
@@ -147,6 +149,10 @@ type fakeHAProxy struct {
 	pushes  []string
 	removes []string
 	down    error
+	// own is serving as Push and Remove left it; epoch counts the times
+	// serving was found otherwise.
+	own   map[string]*big.Int
+	epoch uint64
 }
 
 func newFakeHAProxy(name string) *fakeHAProxy {
@@ -165,15 +171,34 @@ func (l *fakeHAProxy) Push(_ context.Context, name string, pemData []byte) error
 	if l.down != nil {
 		return l.down
 	}
+	l.sync()
 	l.serving[name] = leaf.SerialNumber
+	l.own = maps.Clone(l.serving)
 	l.pushes = append(l.pushes, name)
 	return nil
+}
+
+// sync moves the epoch when serving changed behind Push and Remove.
+func (l *fakeHAProxy) sync() {
+	if !maps.EqualFunc(l.serving, l.own, func(a, b *big.Int) bool { return a.Cmp(b) == 0 }) {
+		l.epoch++
+		l.own = maps.Clone(l.serving)
+	}
+}
+
+func (l *fakeHAProxy) Epoch() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sync()
+	return l.epoch
 }
 
 func (l *fakeHAProxy) Remove(_ context.Context, name string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.sync()
 	delete(l.serving, name)
+	l.own = maps.Clone(l.serving)
 	l.removes = append(l.removes, name)
 	return nil
 }
@@ -184,6 +209,7 @@ func (l *fakeHAProxy) Loaded(context.Context) (map[string]*big.Int, error) {
 	if l.down != nil {
 		return nil, l.down
 	}
+	l.sync()
 	return maps.Clone(l.serving), nil
 }
 

@@ -100,7 +100,13 @@ func (d *Daemon) announce(c configs.Certificate, rec *store.Record, srv served) 
 		d.mu.Lock()
 		done := d.announced[key] == e.Serial
 		d.mu.Unlock()
-		if done || !d.opt.Hooks.Run(e) {
+		if done {
+			continue
+		}
+		if !d.opt.Hooks.Run(e) {
+			d.mu.Lock()
+			d.markDirtyLocked(c.Name) // offered again at the next pass
+			d.mu.Unlock()
 			continue
 		}
 		d.log.Info("deployed hook queued", "cert", c.Name, "key_type", e.KeyType, "serial", e.Serial)

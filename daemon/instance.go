@@ -136,6 +136,7 @@ func (d *Daemon) lbClearedLocked(name string, st *haproxyState, what string, now
 	logCleared(d.log.With("haproxy", name), what, st.fault, now)
 	st.fault, st.err, st.refuses = nil, nil, false
 	clear(d.holds)
+	d.markFullLocked()
 	d.kickLocked()
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
@@ -22,52 +23,137 @@ type job struct {
 	forced bool
 }
 
-// pass runs one reconcile and returns when the next one is due.
+// pass runs one reconcile and returns when the next one is due. It decides
+// for every certificate or only for what can have changed (see changes.go).
 func (d *Daemon) pass(ctx context.Context) time.Time {
 	now := d.opt.Now()
 	next := now.Add(d.opt.Verify)
 	d.mu.Lock()
-	desired := d.desired
+	none := d.desired == nil
 	d.mu.Unlock()
-	if desired == nil {
+	if none {
 		return next
 	}
-	d.mu.Lock()
-	start := d.seq
-	d.mu.Unlock()
-	recs, err := d.records()
-	if err != nil {
-		d.log.Error("reconcile: read store", "err", err)
-		return now.Add(5 * time.Second)
+	if err := d.memo.load(); err != nil {
+		return d.readFailed(work{}, err, now)
 	}
 	srv, wake := d.served(ctx, now)
 	next = earliest(next, wake, d.probeCA(ctx, now))
-	want := map[string]bool{}
 	shared := d.clusterReady()
-	for _, c := range desired.Certificates {
-		want[c.Name] = true
-		dec := d.decideNow(c, recs[c.Name], srv, shared, now)
-		d.note(c, recs[c.Name], dec, srv)
-		if shared == nil {
-			// The serial a hook ran for is recorded in the shared store, so
-			// hooks wait while it is away.
-			d.announce(c, recs[c.Name], srv)
-		}
-		d.enqueue(c, dec, start)
-		next = earliest(next, dec.Wake)
+	w := d.takeWork(srv, shared, now)
+	decided, err := d.decideWork(w, srv, shared, now)
+	if err != nil {
+		return d.readFailed(w, err, now)
 	}
-	if shared == nil {
-		// Removals wait while the cluster's store does not answer.
-		d.sweep(desired, recs, want, srv, now, start)
-	}
-	for _, n := range d.prune(want, start) {
+	for _, n := range d.prune(w) {
 		d.forget(n)
 	}
 	d.opt.Metrics.PassDone(d.opt.Now())
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.passOK = d.opt.Now()
+	d.changes.decided = decided
+	return earliest(next, d.changes.timers.next())
+}
+
+// decideWork decides for every certificate of w, and sweeps removals when
+// something may have changed for them. It returns how many it decided.
+func (d *Daemon) decideWork(w work, srv served, shared error, now time.Time) (int, error) {
+	certs, others := d.lookup(w.names)
+	if w.full {
+		certs = w.desired.Certificates
+	}
+	recs, err := d.recordsFor(w.full, certs)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range certs {
+		d.decideFor(c, recs[c.Name], srv, shared, now, w.start)
+	}
+	// Removals wait while the cluster's store does not answer.
+	if shared != nil || !(w.full || len(w.left) > 0 || others || d.removalsPending(w.edited)) {
+		return len(certs), nil
+	}
+	if !w.full {
+		if recs, err = d.records(); err != nil {
+			return len(certs), err
+		}
+	}
+	desired, want := d.wantNow()
+	d.sweep(desired, recs, want, srv, now, w.start)
+	return len(certs), nil
+}
+
+// readFailed ends a pass that could not read the store, and gives back
+// what it was to look at.
+func (d *Daemon) readFailed(w work, err error, now time.Time) time.Time {
+	d.log.Error("reconcile: read store", "err", err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.markFullLocked()
+	for _, n := range w.left {
+		d.changes.left[n] = true
+	}
+	return now.Add(5 * time.Second)
+}
+
+// decideFor decides for one desired certificate, notes its status, runs its
+// deployed hook when due, queues its action and sets its timer.
+func (d *Daemon) decideFor(c configs.Certificate, rec *store.Record, srv served, shared error, now time.Time, start uint64) {
+	dec := d.decideNow(c, rec, srv, shared, now)
+	d.note(c, rec, dec, srv)
+	if shared == nil {
+		// The serial a hook ran for is recorded in the shared store, so
+		// hooks wait while it is away.
+		d.announce(c, rec, srv)
+	}
+	d.enqueue(c, dec, start)
+	d.mu.Lock()
+	d.changes.timers.set(c.Name, dec.Wake)
+	if dec.Action == actIssue {
+		d.issuing[c.Name] = true
+	} else {
+		delete(d.issuing, c.Name)
+	}
 	d.mu.Unlock()
-	return next
+}
+
+// lookup returns the desired certificates among names, and reports names
+// the desired set lacks.
+func (d *Daemon) lookup(names []string) (certs []configs.Certificate, others bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range names {
+		if i, ok := d.index[n]; ok {
+			certs = append(certs, d.desired.Certificates[i])
+		} else {
+			others = true
+		}
+	}
+	return certs, others
+}
+
+// wantNow is the desired set with a copy of its index, which SetDesired
+// changes in place, for a sweep.
+func (d *Daemon) wantNow() (*configs.Domains, map[string]int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.desired, maps.Clone(d.index)
+}
+
+// removalsPending reports removals that the last sweep let go or kept
+// waiting for another certificate: they are judged again at every pass
+// until done. Held ones wait for an operator (a full pass) or an edit of
+// the desired set, which may bring them within the limit.
+func (d *Daemon) removalsPending(edited bool) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.removals.list {
+		if edited || r.State != rmHeld.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // decideNow is decide as the loop applies it: with an operator's renewal
@@ -81,6 +167,20 @@ func (d *Daemon) decideNow(c configs.Certificate, rec *store.Record, srv served,
 // records are shared with the memo: a pass only reads them.
 func (d *Daemon) records() (map[string]*store.Record, error) {
 	return d.memo.snapshot()
+}
+
+// recordsFor are the records a pass decides from: every one for a full
+// pass, else those of certs, read at once so that a cache dropped by a
+// failed write meanwhile is read again rather than seen as empty.
+func (d *Daemon) recordsFor(full bool, certs []configs.Certificate) (map[string]*store.Record, error) {
+	if full {
+		return d.records()
+	}
+	names := make([]string, len(certs))
+	for i, c := range certs {
+		names[i] = c.Name
+	}
+	return d.memo.some(names)
 }
 
 // enqueue queues a decision unless the certificate has an action running,
@@ -103,13 +203,14 @@ func (d *Daemon) enqueue(c configs.Certificate, dec decision, start uint64) {
 			delete(d.ariDue, c.Name)
 		}
 	default:
+		d.markDirtyLocked(c.Name) // for the pass the next finished action asks for
 	}
 }
 
 // sweep takes out of every HAProxy what left the domains file, as far as
 // the removal policy lets it (see removal.go), and forgets removed
 // certificates once they have been gone for the retention period.
-func (d *Daemon) sweep(desired *configs.Domains, recs map[string]*store.Record, want map[string]bool, srv served, now time.Time, start uint64) {
+func (d *Daemon) sweep(desired *configs.Domains, recs map[string]*store.Record, want map[string]int, srv served, now time.Time, start uint64) {
 	for _, rm := range d.judgeRemovals(desired, recs, want, srv) {
 		if rm.verdict != rmGo {
 			continue
@@ -117,7 +218,7 @@ func (d *Daemon) sweep(desired *configs.Domains, recs map[string]*store.Record, 
 		d.enqueue(configs.Certificate{Name: rm.name}, d.removeNow(rm, now), start)
 	}
 	for n, r := range recs {
-		if want[n] {
+		if _, ok := want[n]; ok {
 			continue
 		}
 		if !r.RemovedAt.IsZero() && !stillServed(n, srv) && now.Sub(r.RemovedAt) > d.opt.Retain {
@@ -162,39 +263,65 @@ func (d *Daemon) held(name string, spec func() string, dec decision, now time.Ti
 // prune forgets what the loop kept for certificates that left the domains
 // file, and finished marks no pass can still be older than. It returns the
 // statuses of certificates that left, which sweep does not see when they
-// have no record (never issued).
-func (d *Daemon) prune(want map[string]bool, start uint64) (gone []string) {
+// have no record (never issued). An incremental pass looks only at the
+// names that left since the last pass.
+func (d *Daemon) prune(w work) (gone []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	want := d.index
+	for n, seq := range d.finished {
+		if seq <= w.start {
+			delete(d.finished, n)
+		}
+	}
+	if !w.full {
+		for _, n := range w.left {
+			if _, ok := want[n]; !ok {
+				gone = append(gone, d.pruneLocked(n)...)
+			}
+		}
+		return gone
+	}
 	// Every wanted name has a status by now, so only a longer list has
 	// names that left.
 	if len(d.status) > len(want) {
 		for n := range d.status {
-			if !want[n] {
+			if _, ok := want[n]; !ok {
 				gone = append(gone, n)
 			}
 		}
 	}
-	for n, seq := range d.finished {
-		if seq <= start {
-			delete(d.finished, n)
-		}
-	}
 	for n := range d.ariDue {
-		if !want[n] {
+		if _, ok := want[n]; !ok {
 			delete(d.ariDue, n)
 		}
 	}
 	for n, f := range d.holds {
-		if !want[n] && f.spec != removedSpec {
+		if _, ok := want[n]; !ok && f.spec != removedSpec {
 			delete(d.holds, n)
 		}
 	}
 	for k := range d.announced {
-		if !want[k[:strings.LastIndexByte(k, '/')]] {
+		if _, ok := want[k[:strings.LastIndexByte(k, '/')]]; !ok {
 			delete(d.announced, k)
 		}
 	}
+	return gone
+}
+
+// pruneLocked forgets what the loop kept for one certificate that left.
+func (d *Daemon) pruneLocked(n string) (gone []string) {
+	if _, ok := d.status[n]; ok {
+		gone = append(gone, n)
+	}
+	delete(d.ariDue, n)
+	if f := d.holds[n]; f != nil && f.spec != removedSpec {
+		delete(d.holds, n)
+	}
+	for _, kt := range allKeyTypes {
+		delete(d.announced, n+"/"+string(kt))
+	}
+	d.changes.timers.drop(n)
 	return gone
 }
 

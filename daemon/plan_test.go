@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"math/big"
 	"strings"
 	"testing"
@@ -142,8 +143,9 @@ func TestStoreNamesKeepTheFirstKeyTypeUnsuffixed(t *testing.T) {
 	}
 }
 
-// TestMemoParsesEachLeafOnce: records come out of the memo with their
-// leaves parsed, so a pass never parses x509.
+// TestMemoParsesEachLeafOnce: records come out of the memo with what
+// decisions need of their leaves, so a pass never parses x509; the memo
+// holds no PEM, which Get reads from the store.
 func TestMemoParsesEachLeafOnce(t *testing.T) {
 	c := cert("a", "a.test")
 	rec, serial := validRecord(t, c, time.Now())
@@ -160,9 +162,19 @@ func TestMemoParsesEachLeafOnce(t *testing.T) {
 	if err := m.Put(put); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := m.Get("a")
-	if got.Bundles["ecdsa-p256"].Leaf == nil {
+	held, err := m.some([]string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := held["a"].Bundles["ecdsa-p256"]
+	if got.Leaf == nil {
 		t.Fatal("a stored record's leaf is not parsed")
+	}
+	if got.PEM != nil {
+		t.Fatal("the memo keeps a bundle's PEM")
+	}
+	if full, err := m.Get("a"); err != nil || !bytes.Equal(full.Bundles["ecdsa-p256"].PEM, put.Bundles["ecdsa-p256"].PEM) {
+		t.Fatalf("Get = %v, %v; want the stored PEM", full, err)
 	}
 	if _, err := leafOf(store.Bundle{PEM: []byte("junk")}); err == nil {
 		t.Fatal("junk parsed")

@@ -42,9 +42,9 @@ func (d *Daemon) Plan(ctx context.Context, doms *configs.Domains) (*Plan, error)
 	}
 	shared := d.clusterReady()
 	p := &Plan{Certificates: []PlanEntry{}, Counts: map[string]int{}}
-	want := make(map[string]bool, len(doms.Certificates))
-	for _, c := range doms.Certificates {
-		want[c.Name] = true
+	want := make(map[string]int, len(doms.Certificates))
+	for i, c := range doms.Certificates {
+		want[c.Name] = i
 		p.add(d.planEntry(c.Name, d.decideNow(c, recs[c.Name], srv, shared, now), recs[c.Name]))
 	}
 	d.mu.Lock()

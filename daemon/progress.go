@@ -79,10 +79,12 @@ func (p *progress) step(name string, err error, pending []string, now time.Time)
 func (d *Daemon) noteIssued(name string, err error) {
 	d.mu.Lock()
 	var pending []string
-	for n, cs := range d.status {
-		if cs.State == actIssue.String() {
-			pending = append(pending, n)
+	for n := range d.issuing {
+		if _, ok := d.status[n]; !ok {
+			delete(d.issuing, n) // left the desired set
+			continue
 		}
+		pending = append(pending, n)
 	}
 	d.mu.Unlock()
 	l, ok := d.progress.step(name, err, pending, d.opt.Now())

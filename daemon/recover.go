@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/hotcert/hotcert/store"
@@ -44,23 +45,31 @@ func (d *Daemon) interrupted(r *store.Record, now time.Time, why string) {
 // that a crash interrupted into failed attempts, and aborts certificate
 // transactions that a crashed hotcert left open in HAProxy.
 func (d *Daemon) recoverState(ctx context.Context) {
-	recs, err := d.opt.Store.List()
+	recs, err := d.memo.snapshot()
 	if err != nil {
 		d.log.Error("start-up: read store", "err", err)
 		return
 	}
-	now := d.opt.Now()
-	for _, r := range recs {
+	var names []string
+	for n, r := range recs {
 		// In a cluster another node may be ordering it now; the claim
 		// tells, and claimFor counts the interruption.
-		if !r.Ordering || d.opt.Cluster != nil {
-			continue
+		if r.Ordering && d.opt.Cluster == nil {
+			names = append(names, n)
 		}
-		d.interrupted(r, now, "order interrupted by a restart of hotcert")
-		if err := d.opt.Store.Put(r); err != nil {
-			d.log.Error("start-up: save interrupted order", "cert", r.Name, "err", err)
+	}
+	sort.Strings(names)
+	now := d.opt.Now()
+	for _, n := range names {
+		var after store.Record
+		err := d.memo.update(n, func(r *store.Record) {
+			d.interrupted(r, now, "order interrupted by a restart of hotcert")
+			after = *r
+		})
+		if err != nil {
+			d.log.Error("start-up: save interrupted order", "cert", n, "err", err)
 		}
-		d.log.Warn("order was interrupted", "cert", r.Name, "attempts", r.Attempts, "next_attempt", r.NextAttempt)
+		d.log.Warn("order was interrupted", "cert", n, "attempts", after.Attempts, "next_attempt", after.NextAttempt)
 	}
 	for _, l := range d.opt.HAProxies {
 		a, ok := l.(transactionAborter)

@@ -54,7 +54,7 @@ type removal struct {
 // removalInput is everything the removal policy looks at.
 type removalInput struct {
 	desired []configs.Certificate
-	want    map[string]bool
+	want    map[string]int // the desired certificates by name
 	recs    map[string]*store.Record
 	srv     served
 	// letGo are removals that went through the limit before: within it, or
@@ -105,10 +105,10 @@ func planRemovals(in removalInput) []removal {
 // leavingNames are the certificates out of the desired set that some
 // HAProxy may still serve: not yet removed, or served again (a frozen
 // instance that kept it in memory).
-func leavingNames(recs map[string]*store.Record, want map[string]bool, srv served) []string {
+func leavingNames(recs map[string]*store.Record, want map[string]int, srv served) []string {
 	var out []string
 	for n, r := range recs {
-		if !want[n] && (r.RemovedAt.IsZero() || stillServed(n, srv)) {
+		if _, ok := want[n]; !ok && (r.RemovedAt.IsZero() || stillServed(n, srv)) {
 			out = append(out, n)
 		}
 	}

@@ -139,9 +139,9 @@ func TestPlanRemovals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := tc.world(newWorld(t))
-			want := map[string]bool{}
-			for _, c := range tc.desired {
-				want[c.Name] = true
+			want := map[string]int{}
+			for i, c := range tc.desired {
+				want[c.Name] = i
 			}
 			letGo := map[string]bool{}
 			for _, n := range tc.letGo {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/store"
 )
@@ -35,7 +36,7 @@ func (d *Daemon) Revoke(ctx context.Context, name string, reason int) error {
 	var errs []error
 	revoked := 0
 	for kt, b := range rec.Bundles {
-		leaf, err := leafOf(b)
+		leaf, err := bundle.Leaf(b.PEM) // Get's record is full: its PEM is here
 		if err != nil {
 			errs = append(errs, fmt.Errorf("revoke %s (%s): %w", name, kt, err))
 			continue

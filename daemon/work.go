@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/issuer"
 	"github.com/hotcert/hotcert/store"
 )
@@ -145,7 +146,7 @@ func (d *Daemon) issueAll(ctx context.Context, c configs.Certificate, kts []conf
 		if old, ok := rec.Bundles[string(kt)]; ok && link && slices.Equal(rec.Domains, c.Domains) {
 			// A renewal names what it replaces (ARI): Let's Encrypt exempts
 			// such orders from its new-order rate limits.
-			req.Replaces, _ = leafOf(old)
+			req.Replaces, _ = bundle.Leaf(old.PEM)
 		}
 		if c.KeyFile != "" {
 			pemKey, err := os.ReadFile(c.KeyFile)
@@ -251,7 +252,7 @@ func (d *Daemon) refresh(ctx context.Context, c configs.Certificate, put func(*s
 	asked, failed := 0, false
 	checkAt := now.Add(24 * time.Hour)
 	for _, b := range rec.Bundles {
-		leaf, err := leafOf(b)
+		leaf, err := bundle.Leaf(b.PEM) // ARI names the leaf by its issuer's key and serial
 		if err != nil {
 			return fmt.Errorf("renewal information for %s: %w", c.Name, err)
 		}
@@ -301,6 +302,7 @@ func (d *Daemon) RefreshAll() error {
 			d.ariDue[c.Name] = true
 		}
 	}
+	d.markFullLocked()
 	d.kickLocked()
 	return nil
 }

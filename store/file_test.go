@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,5 +106,31 @@ func TestFileNextAccountKey(t *testing.T) {
 	}
 	if _, err := f.NextAccountKey(); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("NextAccountKey() after drop = %v, want ErrNotFound", err)
+	}
+}
+
+// List reads records a few at once and still returns them sorted, and
+// reports a record it cannot read.
+func TestListReadsInParallelSorted(t *testing.T) {
+	dir, f := openTemp(t)
+	for i := range 50 {
+		if err := f.Put(&Record{Name: fmt.Sprintf("c%02d", 49-i), Bundles: map[string]Bundle{"ecdsa-p256": {PEM: []byte{byte(i)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := f.List()
+	if err != nil || len(recs) != 50 {
+		t.Fatalf("List: %d records, %v", len(recs), err)
+	}
+	for i, r := range recs {
+		if r.Name != fmt.Sprintf("c%02d", i) || r.Bundles["ecdsa-p256"].PEM[0] != byte(49-i) {
+			t.Fatalf("record %d is %s with %v", i, r.Name, r.Bundles)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "certs", "c31", "state.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.List(); err == nil || !strings.Contains(err.Error(), "c31") {
+		t.Fatalf("List with a broken record: %v, want an error naming c31", err)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,4 +72,66 @@ func TestRecordOfLaterFormatIsRefused(t *testing.T) {
 	if string(b) != state {
 		t.Fatalf("the refused record was changed: %s", b)
 	}
+}
+
+// Start-up's check reads the format file alone once there is one: a
+// directory from before it existed is scanned once and then gets it.
+func TestCheckFormatReadsTheFormatFile(t *testing.T) {
+	dir, f := openTemp(t)
+	writeState(t, dir, "old", `{"name":"old","domains":["a.test"],"key_types":["ecdsa-p256"],"jitter":0.5}`)
+	if err := f.CheckFormat(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "format")); err != nil || string(b) != "1\n" {
+		t.Fatalf("format file %q, %v; want 1", b, err)
+	}
+	// A record the check would refuse, were it read, shows that it is not.
+	writeState(t, dir, "unread", `{"format":2,"name":"unread"}`)
+	if err := (&File{dir: dir}).CheckFormat(); err != nil {
+		t.Fatalf("CheckFormat with a format file read a record: %v", err)
+	}
+}
+
+// A format file of a later hotcert refuses the start and every write: a
+// downgraded hotcert must not write its format over the later one.
+func TestLaterFormatFileIsRefused(t *testing.T) {
+	dir, f := openTemp(t)
+	if err := os.WriteFile(filepath.Join(dir, "format"), []byte("2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CheckFormat(); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "format 2, this hotcert reads up to 1") {
+		t.Fatalf("CheckFormat: %v, want ErrFormat naming both formats", err)
+	}
+	if err := f.Put(&Record{Name: "shop"}); !errors.Is(err, ErrFormat) {
+		t.Fatalf("Put: %v, want ErrFormat", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "format")); string(b) != "2\n" {
+		t.Fatalf("format file became %q", b)
+	}
+}
+
+// Without a format file, a record of a later format refuses the start, and
+// no format file is written.
+func TestCheckFormatWithoutFileReadsEveryRecord(t *testing.T) {
+	dir, f := openTemp(t)
+	for i := range 30 {
+		writeState(t, dir, fmt.Sprintf("c%02d", i), `{"name":"x","jitter":0.5}`)
+	}
+	writeState(t, dir, "c17", `{"format":3,"name":"c17"}`)
+	if err := f.CheckFormat(); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "c17") {
+		t.Fatalf("CheckFormat: %v, want ErrFormat naming c17", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "format")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a format file was written after a refusal: %v", err)
+	}
+}
+
+func openTemp(t *testing.T) (string, *File) {
+	t.Helper()
+	dir := t.TempDir()
+	f, err := NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, f
 }

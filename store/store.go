@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/big"
 	"time"
 )
 
@@ -28,10 +29,23 @@ type Account struct {
 type Bundle struct {
 	KeyType string `json:"key_type"`
 	PEM     []byte `json:"-"`
-	// Leaf is the parsed leaf of PEM, filled in by whoever loads the
-	// bundle so that it is parsed once, not at every look; nil until then,
-	// or when PEM holds no readable certificate.
-	Leaf *x509.Certificate `json:"-"`
+	// Leaf is what decisions need of PEM's leaf, filled in by whoever
+	// loads the bundle so that it is parsed once, not at every look; nil
+	// until then, or when PEM holds no readable certificate.
+	Leaf *Leaf `json:"-"`
+}
+
+// Leaf is what a decision needs of a bundle's leaf certificate: its serial
+// and its dates. Records held in memory keep this instead of the PEM and
+// the parsed certificate, which are twenty times its size.
+type Leaf struct {
+	SerialNumber        *big.Int
+	NotBefore, NotAfter time.Time
+}
+
+// LeafOf keeps what a decision needs of a parsed leaf.
+func LeafOf(c *x509.Certificate) *Leaf {
+	return &Leaf{SerialNumber: c.SerialNumber, NotBefore: c.NotBefore, NotAfter: c.NotAfter}
 }
 
 // Format is the version of the record format this hotcert writes. A record

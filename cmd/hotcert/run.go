@@ -65,8 +65,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return err
 	}
 	// State from a later hotcert (a downgrade) stops the start, before
-	// anything is pushed or ordered, rather than failing every pass.
-	if _, err := st.List(); errors.Is(err, store.ErrFormat) {
+	// anything is pushed or ordered, rather than failing every pass. The
+	// state directory's format file answers it without reading every record.
+	if err := st.CheckFormat(); errors.Is(err, store.ErrFormat) {
 		return err
 	}
 	removeLeftovers(cfg, log)
