@@ -103,10 +103,10 @@ func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 	for n := range ch.left {
 		w.left = append(w.left, n)
 	}
-	clear(ch.left)
+	ch.left = map[string]bool{} // not clear: a map keeps its size, and ranging over it costs that
 	if full {
 		ch.full, ch.lastFull = false, now
-		clear(ch.dirty)
+		ch.dirty = map[string]bool{}
 		ch.timers.due(now, nil)
 		return w
 	}
@@ -119,7 +119,7 @@ func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 	for n := range ch.dirty {
 		w.names = append(w.names, n)
 	}
-	clear(ch.dirty)
+	ch.dirty = map[string]bool{}
 	return w
 }
 
