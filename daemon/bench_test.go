@@ -40,7 +40,7 @@ func BenchmarkPassFull(b *testing.B) {
 func benchPass(b *testing.B, n int, epoch bool) {
 	d, st, _ := benchDaemon(b, n, epoch)
 	ctx := context.Background()
-	d.pass(ctx) // reads the store once, as the first pass after start-up does
+	d.pass(ctx)  // reads the store once, as the first pass after start-up does
 	runtime.GC() // so that the set-up's garbage is not counted as the passes' CPU
 	b.ReportAllocs()
 	cpu0 := cpuTime(b)
