@@ -69,19 +69,25 @@ func (d *Daemon) markDirtyLocked(name string) { d.changes.dirty[name] = true }
 
 func (d *Daemon) markFullLocked() { d.changes.full = true }
 
-// takeWork decides whether this pass is full and empties what was gathered.
-func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
-	views := make(map[string]instanceView, len(d.opt.HAProxies))
-	moved := false
+// viewInstances is what this pass saw of each instance; blind reports an
+// instance that answered but cannot tell what changed (it has no Epoch).
+func (d *Daemon) viewInstances(srv served) (views map[string]instanceView, blind bool) {
+	views = make(map[string]instanceView, len(d.opt.HAProxies))
 	for _, h := range d.opt.HAProxies {
 		v := instanceView{answered: srv[h.Name()] != nil}
 		if e, ok := h.(epochs); ok {
 			v.epoch = e.Epoch()
 		} else if v.answered {
-			moved = true // no way to tell what changed
+			blind = true
 		}
 		views[h.Name()] = v
 	}
+	return views, blind
+}
+
+// takeWork decides whether this pass is full and empties what was gathered.
+func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
+	views, moved := d.viewInstances(srv)
 	written, all := d.memo.takeChanged()
 	var why string
 	if shared != nil {
@@ -103,10 +109,10 @@ func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 	for n := range ch.left {
 		w.left = append(w.left, n)
 	}
-	clear(ch.left)
+	ch.left = map[string]bool{} // not clear: a map keeps its size, and ranging over it costs that
 	if full {
 		ch.full, ch.lastFull = false, now
-		clear(ch.dirty)
+		ch.dirty = map[string]bool{}
 		ch.timers.due(now, nil)
 		return w
 	}
@@ -119,7 +125,7 @@ func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 	for n := range ch.dirty {
 		w.names = append(w.names, n)
 	}
-	clear(ch.dirty)
+	ch.dirty = map[string]bool{}
 	return w
 }
 

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/hotcert/hotcert/configs"
 	"github.com/hotcert/hotcert/internal/atomicfile"
@@ -22,9 +23,22 @@ func removeLeftovers(cfg *configs.Config, log *slog.Logger) {
 		dirs = append(dirs, h.CertDir)
 		lists[filepath.Dir(h.CrtList)] = append(lists[filepath.Dir(h.CrtList)], filepath.Base(h.CrtList))
 	}
-	for _, dir := range dirs {
-		removeTemps(dir, nil, log)
+	// One directory per certificate: at 100,000 of them, listing one at a
+	// time would be seconds of start-up.
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for dir := range work {
+				removeTemps(dir, nil, log)
+			}
+		})
 	}
+	for _, dir := range dirs {
+		work <- dir
+	}
+	close(work)
+	wg.Wait()
 	for dir, names := range lists {
 		removeTemps(dir, func(target string) bool { return slices.Contains(names, target) }, log)
 	}
