@@ -88,6 +88,19 @@ func (d *Daemon) pushOne(ctx context.Context, l HAProxy, c configs.Certificate, 
 	return sent || dropped, err
 }
 
+// loadedOf lists the stores of cert that an instance holds. It looks up
+// each name cert's bundles can have, rather than going through what the
+// instance holds, which is every certificate's at 100,000.
+func loadedOf(cert string, loaded map[string]*big.Int) []string {
+	var out []string
+	for _, sn := range bundle.Names(cert) {
+		if _, ok := loaded[sn]; ok {
+			out = append(out, sn)
+		}
+	}
+	return out
+}
+
 func serves(loaded map[string]*big.Int, bn string, b store.Bundle) bool {
 	s, ok := loaded[bn]
 	leaf, err := leafOf(b)
@@ -104,7 +117,7 @@ func (d *Daemon) dropStale(ctx context.Context, l HAProxy, cert string, want map
 	}
 	var errs []error
 	dropped := false
-	for sn := range loaded {
+	for _, sn := range loadedOf(cert, loaded) {
 		if staleBundle(cert, sn, want) {
 			dropped = true
 			if err := l.Remove(ctx, sn); err != nil {
@@ -165,12 +178,7 @@ func (d *Daemon) dropAll(ctx context.Context, l HAProxy, rec *store.Record) erro
 		}
 		return fmt.Errorf("remove %s from %s: files cleaned, but it did not answer: %w", rec.Name, l.Name(), err)
 	}
-	var names []string
-	for sn := range loaded {
-		if staleBundle(rec.Name, sn, nil) {
-			names = append(names, sn)
-		}
-	}
+	names := loadedOf(rec.Name, loaded)
 	for i, kt := range rec.KeyTypes {
 		sn := bundle.Name(rec.Name, i, bundle.KeyType(kt))
 		if _, ok := loaded[sn]; !ok {
