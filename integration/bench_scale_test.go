@@ -126,6 +126,7 @@ func (s *scale) startProfiled(tag string) (*process, time.Duration) {
 	wait := profileAsync(s.b, api, secs, "cpu-startup-"+tag+".pprof")
 	waitLog(s.b, p, "first reconcile pass done", 15*time.Minute)
 	took := time.Since(t0)
+	s.refused(p)
 	if end.Before(time.Now()) {
 		s.b.Logf("the start-up profile ended before the first pass: raise HOTCERT_BENCH_PROFILE_S above %d", secs)
 	}

@@ -170,7 +170,19 @@ func (s *scale) start() (*process, time.Duration) {
 	t0 := time.Now()
 	p := s.env.start()
 	waitLog(s.b, p, "first reconcile pass done", 15*time.Minute)
-	return p, time.Since(t0)
+	took := time.Since(t0)
+	s.refused(p)
+	return p, took
+}
+
+// refused fails the benchmark when hotcert refused the declared set: its
+// first pass then has nothing to do, and every figure would be wrong.
+func (s *scale) refused(p *process) {
+	if p.count("rejected") > 0 {
+		logs := p.Logs()
+		i := strings.Index(logs, "rejected")
+		s.b.Fatalf("hotcert refused the %d certificates: %.600s", s.n, logs[max(0, i-300):])
+	}
 }
 
 // fillStores issues n certificates from a local CA and lays them out as
