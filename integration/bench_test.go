@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotcert/hotcert/internal/testca"
 )
 
 func waitLog(b *testing.B, p *process, what string, limit time.Duration) {
@@ -75,4 +77,16 @@ func cpuTime(pid int) (time.Duration, error) {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+stime) * 10 * time.Millisecond, nil
+}
+
+// nothingDone fails b when a start that found every certificate valid and
+// served ordered or pushed any.
+func nothingDone(b *testing.B, ca *testca.CA, p *process) {
+	b.Helper()
+	if got := ca.Orders(); got != 0 {
+		b.Fatalf("hotcert ordered %d certificates that were valid", got)
+	}
+	if k := p.count("action=push"); k != 0 {
+		b.Fatalf("hotcert pushed %d certificates that HAProxy already served", k)
+	}
 }
