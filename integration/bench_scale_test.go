@@ -55,7 +55,9 @@ func benchScale(b *testing.B, s *scale) {
 		p, took := s.startProfiled(fmt.Sprintf("%s-n%d", s.layout, s.n))
 		m["startup-s"] += took.Seconds()
 		pid := p.cmd.Process.Pid
-		m["rss-MB"] += float64(procRSS(b, pid)) / (1 << 20)
+		rss := float64(procRSS(b, pid)) / (1 << 20)
+		m["rss-MB"] += rss
+		b.Logf("start-up %v, RSS %.0f MB", took.Round(time.Millisecond), rss)
 		nothingDone(b, s.ca, p)
 		api := s.adminAPI(b)
 		if profileDir() != "" {
@@ -66,6 +68,15 @@ func benchScale(b *testing.B, s *scale) {
 		c, k := s.idle(api, pid)
 		m["idle-cpu-pct"] += c.Seconds() / 60 * 100
 		m["pass-cpu-ms"] += float64(c.Milliseconds()) / k
+
+		if profileDir() != "" {
+			stop := profileAsync(b, api, 20, fmt.Sprintf("cpu-touch-%s-n%d.pprof", s.layout, s.n))
+			time.Sleep(2 * time.Second)
+			s.touch()
+			stop()
+			stop = profileAsync(b, api, 65, fmt.Sprintf("cpu-idle-%s-n%d.pprof", s.layout, s.n))
+			stop()
+		}
 
 		t1 := time.Now()
 		s.add("extra")
@@ -78,14 +89,6 @@ func benchScale(b *testing.B, s *scale) {
 			e, ca := s.newEdits(p, i)
 			m["new-edit-ms"] += e
 			m["new-ca-ms"] += ca
-		}
-		if profileDir() != "" {
-			stop := profileAsync(b, api, 20, fmt.Sprintf("cpu-touch-%s-n%d.pprof", s.layout, s.n))
-			time.Sleep(2 * time.Second)
-			s.touch()
-			stop()
-			stop = profileAsync(b, api, 65, fmt.Sprintf("cpu-idle-%s-n%d.pprof", s.layout, s.n))
-			stop()
 		}
 		p.stop(b)
 	}
@@ -110,7 +113,7 @@ func (s *scale) startProfiled(tag string) (*process, time.Duration) {
 		return s.start()
 	}
 	t0 := time.Now()
-	p := s.env.start()
+	p := s.startLogged()
 	secs := s.n/2000 + 10
 	if v, err := strconv.Atoi(os.Getenv("HOTCERT_BENCH_PROFILE_S")); err == nil {
 		secs = v

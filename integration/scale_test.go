@@ -168,11 +168,32 @@ func (s *scale) touch() {
 // the time since the process started.
 func (s *scale) start() (*process, time.Duration) {
 	t0 := time.Now()
-	p := s.env.start()
+	p := s.startLogged()
 	waitLog(s.b, p, "first reconcile pass done", 15*time.Minute)
 	took := time.Since(t0)
 	s.refused(p)
 	return p, took
+}
+
+// startLogged starts hotcert; when the benchmark fails, its logs go to
+// profileDir (or the test's output), since the test's directory is removed.
+func (s *scale) startLogged() *process {
+	p := s.env.start()
+	s.b.Cleanup(func() {
+		if !s.b.Failed() {
+			return
+		}
+		if profileDir() == "" {
+			logs := p.Logs()
+			s.b.Logf("hotcert's last logs:\n%s", logs[max(0, len(logs)-4000):])
+			return
+		}
+		path := filepath.Join(profileDir(), fmt.Sprintf("hotcert-%s-n%d.log", s.layout, s.n))
+		if err := os.WriteFile(path, []byte(p.Logs()), 0o600); err == nil {
+			s.b.Logf("hotcert's logs: %s", path)
+		}
+	})
+	return p
 }
 
 // refused fails the benchmark when hotcert refused the declared set: its
