@@ -23,7 +23,7 @@ import (
 //	rss-MB             hotcert's resident memory after the first pass (VmRSS)
 //	touch-cpu-ms       CPU of an edit that changes nothing (the domains file, or one file of domains_dir, rewritten as it was) and the pass it asks for; median of 5
 //	idle-cpu-pct       hotcert's CPU over 60 s with nothing changing, in % of one core (the verify passes every 30 s included)
-//	pass-cpu-ms        that CPU divided by the passes it ran: a pass that changes nothing
+//	pass-cpu-ms        that CPU divided by the passes it ran: a pass that changes nothing (absent when none ran)
 //	edit-ms            an edit adding one certificate (issued earlier, kept in the store) until HAProxy serves it over TLS
 //	new-edit-ms        (dir only) an edit adding a new certificate, ordered from Pebble, until served; median of 3
 //	new-ca-ms          the CA's part of it, as hotcert logs the order's duration
@@ -67,7 +67,9 @@ func benchScale(b *testing.B, s *scale) {
 		m["touch-cpu-ms"] += s.touchCPU(p)
 		c, k := s.idle(api, pid)
 		m["idle-cpu-pct"] += c.Seconds() / 60 * 100
-		m["pass-cpu-ms"] += float64(c.Milliseconds()) / k
+		if k > 0 {
+			m["pass-cpu-ms"] += float64(c.Milliseconds()) / k
+		}
 
 		if profileDir() != "" {
 			stop := profileAsync(b, api, 20, fmt.Sprintf("cpu-touch-%s-n%d.pprof", s.layout, s.n))
@@ -135,12 +137,15 @@ func (s *scale) startProfiled(tag string) (*process, time.Duration) {
 // whatever pass it asks for.
 func (s *scale) touchCPU(p *process) float64 {
 	pid := p.cmd.Process.Pid
+	// A binary that logs each load of the domains file must log each of
+	// these; the settle alone would not tell a load from none.
+	loads := p.count("domains file loaded")
 	var cpu []float64
 	for i := range 5 {
 		c0 := settle(s.b, pid)
 		s.touch()
-		if s.layout == oneFile {
-			waitLogCount(s.b, p, "domains file loaded", i+2, 5*time.Minute)
+		if s.layout == oneFile && loads > 0 {
+			waitLogCount(s.b, p, "domains file loaded", loads+i+1, 5*time.Minute)
 		}
 		time.Sleep(500 * time.Millisecond) // past the watcher's debounce
 		cpu = append(cpu, float64((settle(s.b, pid) - c0).Milliseconds()))
@@ -152,16 +157,15 @@ func (s *scale) touchCPU(p *process) float64 {
 
 // idle is hotcert's CPU over 60 s with nothing changing, and how many
 // passes it ran meanwhile (from the pass counter, read outside the
-// window: at 100,000 certificates a scrape is itself costly).
+// window: at 100,000 certificates a scrape is itself costly). A daemon
+// that runs no pass while nothing is due may report none; pass-cpu-ms is
+// then left out.
 func (s *scale) idle(api *adminClient, pid int) (time.Duration, float64) {
 	passes0 := api.passes()
 	c0 := settle(s.b, pid)
 	time.Sleep(60 * time.Second)
 	c := procCPU(s.b, pid) - c0
 	passes := api.passes() - passes0
-	if passes < 1 {
-		s.b.Fatalf("no pass in a minute")
-	}
 	s.b.Logf("idle minute: %v CPU, %v passes", c, passes)
 	return c, passes
 }
