@@ -124,6 +124,7 @@ func New(opt Options) *Server {
 	s.mux.HandleFunc("POST /v1/plan", s.authLimit(opt.PlanMaxBody, s.plan))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", opt.Metrics.Handler())
+	s.profiles()
 	return s
 }
 

@@ -161,7 +161,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, r.probs.err()
 	}
 	if root != nil {
-		if (&decoder{reporter: r}).decodeRoot(root, c) {
+		if newDecoder(r, data).decodeRoot(root, c) {
 			return nil, r.probs.err()
 		}
 	}

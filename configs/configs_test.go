@@ -245,7 +245,22 @@ func TestAliasesCannotLoopOrExplode(t *testing.T) {
 	b.WriteString(strings.Repeat("*c, ", 1000))
 	b.WriteString("]\n")
 	_, err = ParseDomains("/d.yaml", []byte(b.String()))
-	if err == nil || !strings.Contains(err.Error(), "expands to more than 100000 values") {
+	if err == nil || !strings.Contains(err.Error(), "values; is an alias repeated too often?") {
 		t.Fatalf("alias bomb: %.300v", err)
+	}
+}
+
+// The alias bound must not refuse a large file that spells every value out:
+// 30,000 certificates are 120,000 values.
+func TestLargeDomainsFileWithoutAliases(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("certificates:\n")
+	const n = 30_000
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: c%d\n    domains: [c%d.example.com]\n", i, i)
+	}
+	d, err := ParseDomains("/d.yaml", []byte(b.String()))
+	if err != nil || len(d.Certificates) != n {
+		t.Fatalf("%d certificates: %.300v", n, err)
 	}
 }

@@ -21,11 +21,18 @@ import (
 type decoder struct {
 	*reporter
 	steps int // values decoded so far, to bound alias expansion
+	limit int // steps at which decoding gives up
 }
 
-// maxValues bounds how many values one file may expand to through aliases,
-// so that a "billion laughs" file fails instead of exhausting memory.
+// maxValues bounds how many values one file may expand to through aliases
+// beyond what it spells out, so that a "billion laughs" file fails instead
+// of exhausting memory. A file without aliases holds fewer values than
+// bytes: 100,000 certificates in one domains file are 400,000 values.
 const maxValues = 100_000
+
+func newDecoder(r *reporter, data []byte) *decoder {
+	return &decoder{reporter: r, limit: maxValues + len(data)}
+}
 
 var (
 	durationType = reflect.TypeOf(Duration(0))
@@ -100,15 +107,15 @@ func syntaxProblem(file string, err error) Problem {
 // not worth validating.
 func (d *decoder) decodeRoot(root *yaml.Node, v any) (gaveUp bool) {
 	d.decode(root, "", reflect.ValueOf(v).Elem())
-	return d.steps >= maxValues
+	return d.steps >= d.limit
 }
 
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	n = deref(n)
-	if d.steps++; d.steps == maxValues {
-		d.add(path, "the file expands to more than %d values; is an alias repeated too often?", maxValues)
+	if d.steps++; d.steps == d.limit {
+		d.add(path, "the file expands to more than %d values; is an alias repeated too often?", d.limit)
 	}
-	if d.steps >= maxValues {
+	if d.steps >= d.limit {
 		return
 	}
 	d.pos[path] = position{n.Line, n.Column}

@@ -101,7 +101,7 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 	}
 	var raw rawDomains
 	if root != nil {
-		if (&decoder{reporter: r}).decodeRoot(root, &raw) {
+		if newDecoder(r, data).decodeRoot(root, &raw) {
 			return nil, r.probs.err()
 		}
 	}
