@@ -176,6 +176,13 @@ func New(opt Options) *Daemon {
 	return d
 }
 
+// Warm reads the store ahead of the first pass, which would otherwise
+// begin by reading it, so that start-up reads the domains files meanwhile.
+// A failure is left for the first pass to report and retry.
+func (d *Daemon) Warm() {
+	_ = d.memo.load()
+}
+
 // SetDesired replaces the desired set (a validated domains file) and asks
 // for a pass.
 func (d *Daemon) SetDesired(doms *configs.Domains) {
@@ -293,12 +300,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		due = d.pass(ctx)
 		if !started.IsZero() {
 			// Start-up ends here: the store was read, every HAProxy checked.
-			d.log.Info("first reconcile pass done", "took", d.opt.Now().Sub(started))
-			started = time.Time{}
 			// Reading every record and file leaves garbage the size of
 			// the store (hundreds of MB at 100,000 certificates) that
 			// would stay resident until the scavenger gets to it.
 			debug.FreeOSMemory()
+			d.log.Info("first reconcile pass done", "took", d.opt.Now().Sub(started))
+			started = time.Time{}
 		}
 		timer.Reset(max(due.Sub(d.opt.Now()), 50*time.Millisecond))
 	}

@@ -145,6 +145,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	opts.Issuer, opts.Directory = iss, cfg.ACME.Directory
 	d := daemon.New(opts)
+	// At 100,000 certificates the store and the domains files each take
+	// seconds to read; on separate cores they overlap.
+	go d.Warm()
 	// Watching starts before the first read, so that no edit falls between
 	// the two; the set is read before the admin API starts, since a PUT
 	// checks its certificate against every file.
