@@ -130,7 +130,7 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec decision, sr
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old = d.status[c.Name]
-	cs := &certStatus{CertStatus: s, pushErr: map[string]string{}, from: from, ready: ready}
+	cs := &certStatus{CertStatus: s, from: from, ready: ready}
 	if old != nil {
 		cs.pushErr = old.pushErr
 	}
@@ -191,6 +191,11 @@ func (d *Daemon) setPush(cert, lb string, err error) {
 		return
 	}
 	if err != nil {
+		if cs.pushErr == nil {
+			// Made on the first error only: at 100,000 certificates an
+			// empty map each is 30 MB.
+			cs.pushErr = map[string]string{}
+		}
 		cs.pushErr[lb] = err.Error()
 	} else {
 		delete(cs.pushErr, lb)
