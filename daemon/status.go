@@ -63,11 +63,22 @@ type CertStatus struct {
 	Ready bool `json:"ready"`
 }
 
+// certStatus is kept for every certificate: at 100,000 its size is most
+// of the daemon's memory, so what it holds per instance is in slices
+// (a map costs about 300 bytes even with one entry), and view makes the
+// maps the API shows.
 type certStatus struct {
-	CertStatus
-	pushErr map[string]string
-	from    noted
-	ready   bool
+	CertStatus // Loaded is nil here: see loaded
+	pushErr    map[string]string
+	loaded     []instValue[string] // CertStatus.Loaded, by instance
+	from       noted
+	ready      bool
+}
+
+// instValue is one instance's value of something.
+type instValue[T any] struct {
+	inst string
+	v    T
 }
 
 // noted is what a status was made from. A pass that sees the same again
@@ -77,7 +88,7 @@ type noted struct {
 	cert   configs.Certificate
 	rec    *store.Record
 	dec    decision
-	served map[string]*big.Int // the main store's serial, by instance
+	served []instValue[*big.Int] // the main store's serial, by instance
 }
 
 func (n *noted) same(c configs.Certificate, rec *store.Record, dec decision, srv served) bool {
@@ -85,9 +96,10 @@ func (n *noted) same(c configs.Certificate, rec *store.Record, dec decision, srv
 		!slices.Equal(n.cert.Domains, c.Domains) || !slices.Equal(n.cert.KeyTypes, c.KeyTypes) {
 		return false
 	}
-	for inst, loaded := range srv {
-		was, ok := n.served[inst]
-		now := loaded[c.Name]
+	// Equal lengths, and every instance noted is in srv: the same instances.
+	for _, e := range n.served {
+		loaded, ok := srv[e.inst]
+		was, now := e.v, loaded[c.Name]
 		if !ok || (was == nil) != (now == nil) || (now != nil && was != now && was.Cmp(now) != 0) {
 			return false
 		}
@@ -104,7 +116,7 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec decision, sr
 	if old != nil && old.ready == ready && old.from.same(c, rec, dec, srv) {
 		return
 	}
-	s := CertStatus{Name: c.Name, Domains: c.Domains, State: dec.Action.String(), Loaded: map[string]string{}, Ready: ready}
+	s := CertStatus{Name: c.Name, Domains: c.Domains, State: dec.Action.String(), Ready: ready}
 	for _, kt := range c.KeyTypes {
 		s.KeyTypes = append(s.KeyTypes, string(kt))
 	}
@@ -118,19 +130,21 @@ func (d *Daemon) note(c configs.Certificate, rec *store.Record, dec decision, sr
 	if rec != nil {
 		stored = d.noteRecord(&s, c, rec)
 	}
-	from := noted{cert: c, rec: rec, dec: dec, served: make(map[string]*big.Int, len(srv))}
+	from := noted{cert: c, rec: rec, dec: dec, served: make([]instValue[*big.Int], 0, len(srv))}
+	shown := make([]instValue[string], 0, len(srv))
 	for inst, loaded := range srv {
-		from.served[inst] = loaded[main]
-		if v := loaded[main]; v != nil && stored != nil && v.Cmp(stored) == 0 {
-			s.Loaded[inst] = s.Serial // no formatting for the usual case
+		v := loaded[main]
+		from.served = append(from.served, instValue[*big.Int]{inst, v})
+		if v != nil && stored != nil && v.Cmp(stored) == 0 {
+			shown = append(shown, instValue[string]{inst, s.Serial}) // no formatting for the usual case
 		} else {
-			s.Loaded[inst] = hexSerial(v)
+			shown = append(shown, instValue[string]{inst, hexSerial(v)})
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old = d.status[c.Name]
-	cs := &certStatus{CertStatus: s, from: from, ready: ready}
+	cs := &certStatus{CertStatus: s, loaded: shown, from: from, ready: ready}
 	if old != nil {
 		cs.pushErr = old.pushErr
 	}
@@ -240,6 +254,10 @@ func (d *Daemon) StatusOf(name string) (CertStatus, bool) {
 // change under d.mu. Call with d.mu held.
 func (cs *certStatus) view() CertStatus {
 	s := cs.CertStatus
+	s.Loaded = make(map[string]string, len(cs.loaded))
+	for _, e := range cs.loaded {
+		s.Loaded[e.inst] = e.v
+	}
 	if len(cs.pushErr) > 0 {
 		s.PushErrors = maps.Clone(cs.pushErr)
 	}
