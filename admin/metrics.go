@@ -15,9 +15,7 @@ import (
 // that two daemons in one process (tests) never share counters.
 type Metrics struct {
 	reg         *prometheus.Registry
-	ready       *prometheus.GaugeVec
-	expiry      *prometheus.GaugeVec
-	renewal     *prometheus.GaugeVec
+	certs       *certGauges
 	haproxyUp   *prometheus.GaugeVec
 	orders      *prometheus.CounterVec
 	failures    *prometheus.CounterVec
@@ -36,19 +34,8 @@ var _ daemon.Metrics = (*Metrics)(nil)
 // Go's runtime and process collectors and the build's version.
 func NewMetrics(version string) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hotcert_certificate_ready",
-			Help: "1 when every HAProxy serves the certificate's current bundles, 0 otherwise (not issued, refused, not pushed).",
-		}, []string{"name"}),
-		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hotcert_certificate_expiry_timestamp_seconds",
-			Help: "Expiry of the stored certificate (Unix time).",
-		}, []string{"name"}),
-		renewal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hotcert_certificate_renewal_timestamp_seconds",
-			Help: "When the stored certificate is due for renewal (Unix time).",
-		}, []string{"name"}),
+		reg:   prometheus.NewRegistry(),
+		certs: newCertGauges(),
 		haproxyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hotcert_haproxy_up",
 			Help: "1 when the HAProxy instance answered when last asked, 0 otherwise.",
@@ -95,7 +82,7 @@ func NewMetrics(version string) *Metrics {
 		Help: "Always 1; the version label is what `hotcert version` prints.",
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
-	m.reg.MustRegister(m.ready, m.expiry, m.renewal, m.haproxyUp, m.orders, m.failures, m.pushes,
+	m.reg.MustRegister(m.certs, m.haproxyUp, m.orders, m.failures, m.pushes,
 		m.lastPass, m.passes, m.configValid, m.challenges, m.held, m.hooks, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both results exist from the start, so that rate() and absent() work
@@ -141,24 +128,12 @@ func (m *Metrics) PassDone(at time.Time) {
 // Certificate records whether a certificate is served, and its expiry and
 // renewal time once it has a bundle.
 func (m *Metrics) Certificate(name string, ready bool, expiry, renewal time.Time) {
-	m.ready.WithLabelValues(name).Set(boolValue(ready))
-	setOrDelete(m.expiry, name, expiry)
-	setOrDelete(m.renewal, name, renewal)
-}
-
-func setOrDelete(g *prometheus.GaugeVec, name string, t time.Time) {
-	if t.IsZero() {
-		g.DeleteLabelValues(name)
-		return
-	}
-	g.WithLabelValues(name).Set(unix(t))
+	m.certs.set(name, certValues{ready: ready, expiry: expiry, renewal: renewal})
 }
 
 // Forget drops a removed certificate's series.
 func (m *Metrics) Forget(name string) {
-	m.ready.DeleteLabelValues(name)
-	m.expiry.DeleteLabelValues(name)
-	m.renewal.DeleteLabelValues(name)
+	m.certs.forget(name)
 }
 
 // HAProxyUp records whether an HAProxy instance answered when last asked.
