@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -204,9 +205,12 @@ func (s *scale) waitPlaceholder(sni string) {
 // and reports medians:
 //
 //	put-ms        until the answer
-//	served-ms     until served over TLS
+//	served-ms     until served over TLS, looked at every 5 ms
 //	ca-ms         the CA's part, as hotcert logs the order's duration
 //	served-ca-ms  served-ms less ca-ms: hotcert's own part
+//	pushed-ca-ms  by hotcert's log, from the file written to the pushed
+//	              certificate's action done, less ca-ms: the same without
+//	              the client's polling
 //
 // It skips when the binary lacks domains_dir or the endpoint. n=100000 runs
 // only when -bench names it.
@@ -222,14 +226,16 @@ func BenchmarkCertificatePut(b *testing.B) {
 			m := sums{}
 			for i := range b.N {
 				p, _ := s.start()
-				a, sv, c := s.puts(p, i)
+				a, sv, c, pu := s.puts(p, i)
 				m["put-ms"] += median(a)
 				m["served-ms"] += median(sv)
 				m["ca-ms"] += median(c)
 				for j := range sv {
 					sv[j] -= c[j]
+					pu[j] -= c[j]
 				}
 				m["served-ca-ms"] += median(sv)
+				m["pushed-ca-ms"] += median(pu)
 				p.stop(b)
 			}
 			m.report(b)
@@ -238,8 +244,9 @@ func BenchmarkCertificatePut(b *testing.B) {
 }
 
 // puts puts five new certificates in turn and returns, in ms, the time to
-// each answer, to each being served, and the CA's part.
-func (s *scale) puts(p *process, iter int) (answer, served, ca []float64) {
+// each answer, to each being served, the CA's part, and hotcert's own
+// span from the file written to the push done.
+func (s *scale) puts(p *process, iter int) (answer, served, ca, pushed []float64) {
 	b := s.b
 	api := s.adminAPI(b)
 	for j := range 5 {
@@ -254,12 +261,47 @@ func (s *scale) puts(p *process, iter int) (answer, served, ca []float64) {
 			b.Fatalf("PUT /v1/certificates/%s: %d %s", name, code, out)
 		}
 		answer = append(answer, float64(time.Since(t0).Milliseconds()))
-		s.lbs[0].waitServed(name+".example.test", s.bundle(0, name), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		_, err := s.lbs[0].WaitServedEvery(ctx, name+".example.test", s.bundle(0, name), 5*time.Millisecond)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
 		served = append(served, float64(time.Since(t0).Milliseconds()))
 		ca = append(ca, float64(caTook(b, p, name).Milliseconds()))
+		pushed = append(pushed, float64(loggedSpan(b, p, name,
+			`msg="admin: certificate written"`, `msg=done cert=`+name+` action=issue`).Milliseconds()))
 	}
-	b.Logf("PUT answered: %v ms; served: %v ms; CA: %v ms", answer, served, ca)
-	return answer, served, ca
+	b.Logf("PUT answered: %v ms; served: %v ms; CA: %v ms; written to pushed: %v ms", answer, served, ca, pushed)
+	return answer, served, ca, pushed
+}
+
+// loggedSpan is the time between the first log line about name that holds
+// from and the first later one that holds to, by the lines' own times.
+func loggedSpan(b *testing.B, p *process, name, from, to string) time.Duration {
+	b.Helper()
+	var t0 time.Time
+	for line := range strings.Lines(p.Logs()) {
+		if !strings.Contains(line, " cert="+name+" ") && !strings.Contains(line, " cert="+name+"\n") {
+			continue
+		}
+		at, ok := strings.CutPrefix(line, "time=")
+		if !ok || len(at) < 24 {
+			continue
+		}
+		when, err := time.Parse(time.RFC3339Nano, at[:strings.IndexByte(at, ' ')])
+		if err != nil {
+			b.Fatalf("log time in %q: %v", line, err)
+		}
+		switch {
+		case t0.IsZero() && strings.Contains(line, from):
+			t0 = when
+		case !t0.IsZero() && strings.Contains(line, to):
+			return when.Sub(t0)
+		}
+	}
+	b.Fatalf("no log line %q then %q for %s", from, to, name)
+	return 0
 }
 
 func median(v []float64) float64 {

@@ -178,12 +178,13 @@ func (s *scale) start() (*process, time.Duration) {
 	return p, took
 }
 
-// startLogged starts hotcert; when the benchmark fails, its logs go to
-// profileDir (or the test's output), since the test's directory is removed.
+// startLogged starts hotcert; its logs go to profileDir, or when the
+// benchmark fails to the test's output, since the test's directory is
+// removed.
 func (s *scale) startLogged() *process {
 	p := s.env.start()
 	s.b.Cleanup(func() {
-		if !s.b.Failed() {
+		if profileDir() == "" && !s.b.Failed() {
 			return
 		}
 		if profileDir() == "" {

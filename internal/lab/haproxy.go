@@ -276,6 +276,12 @@ func (h *HAProxy) Served(sni string, cfg *tls.Config) (*x509.Certificate, error)
 // WaitServed waits until HAProxy serves, for sni, the leaf of the bundle at
 // path, and returns it.
 func (h *HAProxy) WaitServed(ctx context.Context, sni, bundlePath string) (*x509.Certificate, error) {
+	return h.WaitServedEvery(ctx, sni, bundlePath, 100*time.Millisecond)
+}
+
+// WaitServedEvery is WaitServed looking every interval: a benchmark that
+// times the wait needs a finer grain than a test that only needs the end.
+func (h *HAProxy) WaitServedEvery(ctx context.Context, sni, bundlePath string, every time.Duration) (*x509.Certificate, error) {
 	last := "nothing yet"
 	for {
 		want, err := LeafFile(bundlePath)
@@ -291,7 +297,7 @@ func (h *HAProxy) WaitServed(ctx context.Context, sni, bundlePath string) (*x509
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("HAProxy never served %s from %s: %s", sni, bundlePath, last)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }
