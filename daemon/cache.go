@@ -42,17 +42,35 @@ func (m *memo) loadLocked() error {
 	if m.recs != nil {
 		return nil
 	}
-	list, err := m.Store.List()
+	list, err := m.listSlim()
 	if err != nil {
 		return err
 	}
-	slimAll(list)
 	m.recs = make(map[string]*store.Record, len(list))
 	for _, r := range list {
 		m.recs[r.Name] = r
 	}
 	m.all = true
 	return nil
+}
+
+// slimLister is a store that can list records slim itself, more cheaply
+// than reading every PEM and parsing it here (store.File keeps the leaves'
+// facts beside each record).
+type slimLister interface {
+	ListSlim() ([]*store.Record, error)
+}
+
+func (m *memo) listSlim() ([]*store.Record, error) {
+	if s, ok := m.Store.(slimLister); ok {
+		return s.ListSlim()
+	}
+	list, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	slimAll(list)
+	return list, nil
 }
 
 // slimAll drops the PEM of every bundle and keeps its leaf's facts. Parsing

@@ -125,21 +125,11 @@ func (f *File) Get(name string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("load %s: %w", name, ErrNotFound)
-	}
+	st, err := f.readState(name, dir)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		return nil, err
 	}
-	r := &Record{}
-	if err := json.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("load %s: state.json: %w", name, err)
-	}
-	if err := r.CheckFormat(); err != nil {
-		return nil, fmt.Errorf("load %s: %s: %w", name, filepath.Join(dir, "state.json"), err)
-	}
-	r.Name = name
+	r := st.Record
 	r.Bundles = map[string]Bundle{}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -164,13 +154,18 @@ func (f *File) Get(name string) (*Record, error) {
 // hotcert order it again. Records are read by a few goroutines at once: at
 // 100,000 certificates, one at a time is most of a start-up.
 func (f *File) List() ([]*Record, error) {
+	return f.list(f.Get)
+}
+
+// list reads every record with get, a few at once.
+func (f *File) list(get func(name string) (*Record, error)) ([]*Record, error) {
 	names, err := f.names()
 	if err != nil {
 		return nil, err
 	}
 	recs := make([]*Record, len(names))
 	errs := make([]error, len(names))
-	parallel(len(names), func(i int) { recs[i], errs[i] = f.Get(names[i]) })
+	parallel(len(names), func(i int) { recs[i], errs[i] = get(names[i]) })
 	out := recs[:0]
 	for i, r := range recs {
 		switch {
@@ -270,7 +265,7 @@ func (f *File) Put(r *Record) error {
 	}
 	stamped := *r
 	stamped.Format = Format
-	b, _ := json.MarshalIndent(&stamped, "", "  ")
+	b, _ := json.MarshalIndent(&fileState{Record: &stamped, Leaves: factsOf(dir, r.Bundles)}, "", "  ")
 	if err := atomicfile.Write(filepath.Join(dir, "state.json"), b, 0o600); err != nil {
 		return fmt.Errorf("save %s: %w", r.Name, err)
 	}
