@@ -69,3 +69,26 @@ func TestWithoutLines(t *testing.T) {
 		}
 	}
 }
+
+// A new line is appended in place, not by rewriting the file: at 100,000
+// lines a rewrite with fsync was most of a new certificate's push. The file
+// keeps its inode and mode, and a last line without its newline gets one.
+func TestAddAppendsInPlace(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "certs.list")
+	must(t, os.WriteFile(list, []byte("/etc/haproxy/default.pem [alpn h2]"), 0o640))
+	before, err := os.Stat(list)
+	must(t, err)
+	l := crtListAt(list, 0)
+	must(t, l.add("/c/a.pem"))
+	must(t, l.add("/c/b.pem"))
+	got, err := os.ReadFile(list)
+	must(t, err)
+	if want := "/etc/haproxy/default.pem [alpn h2]\n/c/a.pem\n/c/b.pem\n"; string(got) != want {
+		t.Fatalf("crt-list:\n%q\nwant\n%q", got, want)
+	}
+	after, err := os.Stat(list)
+	must(t, err)
+	if !os.SameFile(before, after) || after.Mode().Perm() != 0o640 {
+		t.Fatalf("the file was replaced (same file %v) or its mode changed (%v)", os.SameFile(before, after), after.Mode().Perm())
+	}
+}
