@@ -213,6 +213,22 @@ func (l *fakeHAProxy) Loaded(context.Context) (map[string]*big.Int, error) {
 	return maps.Clone(l.serving), nil
 }
 
+// LoadedOf answers as runtime.Client's does: Loaded's entries for names.
+// The pushes of every test that uses this fake go through it.
+func (l *fakeHAProxy) LoadedOf(ctx context.Context, names []string) (map[string]*big.Int, error) {
+	all, err := l.Loaded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*big.Int{}
+	for _, n := range names {
+		if s, ok := all[n]; ok {
+			out[n] = s
+		}
+	}
+	return out, nil
+}
+
 func (l *fakeHAProxy) Ping(context.Context) error { return nil }
 
 func (l *fakeHAProxy) served(name string) *big.Int {

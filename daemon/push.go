@@ -62,7 +62,7 @@ func (d *Daemon) pushOne(ctx context.Context, l HAProxy, c configs.Certificate, 
 	// An instance that already serves a bundle keeps it: when one HAProxy
 	// of a fleet restarts, the others are not pushed to again. If the
 	// question fails, everything is pushed.
-	loaded, _ := l.Loaded(ctx)
+	loaded, _ := loadedOfCert(ctx, l, c.Name)
 	for kt, sn := range names {
 		b, ok := bundles[kt]
 		if !ok || serves(loaded, sn, b) {
@@ -88,6 +88,20 @@ func (d *Daemon) pushOne(ctx context.Context, l HAProxy, c configs.Certificate, 
 	return sent || dropped, err
 }
 
+// someLoader is an HAProxy that can tell what it serves of a few stores
+// without a copy of what it serves of every certificate (runtime.Client).
+type someLoader interface {
+	LoadedOf(ctx context.Context, names []string) (map[string]*big.Int, error)
+}
+
+// loadedOfCert is what l serves of every store cert's bundles can have.
+func loadedOfCert(ctx context.Context, l HAProxy, cert string) (map[string]*big.Int, error) {
+	if s, ok := l.(someLoader); ok {
+		return s.LoadedOf(ctx, bundle.Names(cert))
+	}
+	return l.Loaded(ctx)
+}
+
 // loadedOf lists the stores of cert that an instance holds. It looks up
 // each name cert's bundles can have, rather than going through what the
 // instance holds, which is every certificate's at 100,000.
@@ -111,7 +125,7 @@ func serves(loaded map[string]*big.Int, bn string, b store.Bundle) bool {
 func (d *Daemon) dropStale(ctx context.Context, l HAProxy, cert string, want map[string]string, loaded map[string]*big.Int) (bool, error) {
 	if loaded == nil {
 		var err error
-		if loaded, err = l.Loaded(ctx); err != nil {
+		if loaded, err = loadedOfCert(ctx, l, cert); err != nil {
 			return false, fmt.Errorf("list %s: %w", l.Name(), err)
 		}
 	}
@@ -168,7 +182,7 @@ func (d *Daemon) dropAll(ctx context.Context, l HAProxy, rec *store.Record) erro
 	var loaded map[string]*big.Int
 	var err error = errHeld
 	if !d.down(l.Name()) {
-		if loaded, err = l.Loaded(ctx); err != nil {
+		if loaded, err = loadedOfCert(ctx, l, rec.Name); err != nil {
 			d.answered(l.Name(), err)
 		}
 	}

@@ -113,6 +113,17 @@ func TestFakeLoadedSnapshotIsSharedAndNeverWritten(t *testing.T) {
 	epoch := c.Epoch()
 
 	must(t, c.Push(ctx, "shop", pushBundle(t)))
+	// LoadedOf answers for a few names, from the same state, with one
+	// show info and no copy of the rest.
+	before = len(f.commands())
+	some, err := c.LoadedOf(ctx, []string{"shop", "absent"})
+	must(t, err)
+	if len(some) != 1 || some["shop"] == nil {
+		t.Fatalf("LoadedOf(shop, absent) = %s, want shop alone", hexes(some))
+	}
+	if sent := f.commands()[before:]; !slices.Equal(sent, []string{"show info"}) {
+		t.Fatalf("LoadedOf sent %q, want only show info", sent)
+	}
 	pushed, err := c.Loaded(ctx)
 	must(t, err)
 	if samePointer(first, pushed) || len(first) != 2 || first["shop"] != nil || pushed["shop"] == nil {

@@ -92,3 +92,32 @@ func TestAddAppendsInPlace(t *testing.T) {
 		t.Fatalf("the file was replaced (same file %v) or its mode changed (%v)", os.SameFile(before, after), after.Mode().Perm())
 	}
 }
+
+// While the file is as hotcert left it, a new line is added without reading
+// the file again, and the content remembered stays the file's: an edit by
+// someone else is read and kept.
+func TestAddRemembersTheContent(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "certs.list")
+	must(t, os.WriteFile(list, []byte("/etc/haproxy/default.pem\n"), 0o644))
+	l := crtListAt(list, 0)
+	must(t, l.add("/c/a.pem"))
+	must(t, l.add("/c/b.pem"))
+	got, err := os.ReadFile(list)
+	must(t, err)
+	if string(got) != string(l.seen.data) {
+		t.Fatalf("remembered %q, the file holds %q", l.seen.data, got)
+	}
+	// Someone appends a line of their own: the next add reads it and keeps it.
+	f, err := os.OpenFile(list, os.O_APPEND|os.O_WRONLY, 0)
+	must(t, err)
+	_, err = f.WriteString("/etc/haproxy/theirs.pem [ocsp-update on]\n")
+	must(t, err)
+	must(t, f.Close())
+	must(t, l.add("/c/c.pem"))
+	got, err = os.ReadFile(list)
+	must(t, err)
+	want := "/etc/haproxy/default.pem\n/c/a.pem\n/c/b.pem\n/etc/haproxy/theirs.pem [ocsp-update on]\n/c/c.pem\n"
+	if string(got) != want || string(l.seen.data) != want {
+		t.Fatalf("file %q, remembered %q, want both %q", got, l.seen.data, want)
+	}
+}
