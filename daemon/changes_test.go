@@ -100,6 +100,18 @@ func TestIncrementalPassDecidesOnlyWhatChanged(t *testing.T) {
 	d.SetDesired(desired(edited...))
 	step("the same set again", 0)
 
+	// The catalog's PUT of a new certificate appends to the set it handed
+	// over, in the same memory: the new entry alone is looked at, and it
+	// is found.
+	base := make([]configs.Certificate, len(edited), len(edited)+1)
+	copy(base, edited)
+	d.SetDesired(desired(base...))
+	step("the same set in new memory", 0)
+	d.SetDesired(desired(append(base, cert("new", "new.example.test"))...))
+	step("one certificate appended in the same memory", 1, "new=issue")
+	d.SetDesired(desired(edited...))
+	step("the appended certificate, never issued, removed", 0)
+
 	r, _ := validRecord(t, certs[3], clk.Now())
 	r.LastError = "written by an action"
 	if err := d.opt.Store.Put(r); err != nil {
