@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"runtime"
 	"sync"
@@ -25,6 +26,7 @@ import (
 // the last pass asked (takeChanged), so that a pass decides only for those.
 type memo struct {
 	Store
+	log     *slog.Logger // nil: the reads of the store are not logged
 	mu      sync.Mutex
 	recs    map[string]*store.Record // nil until read; slim; values are never modified
 	changed map[string]bool          // names written since takeChanged
@@ -42,9 +44,15 @@ func (m *memo) loadLocked() error {
 	if m.recs != nil {
 		return nil
 	}
-	list, err := m.listSlim()
+	start := time.Now()
+	list, inFull, err := m.listSlim()
 	if err != nil {
 		return err
+	}
+	if m.log != nil {
+		// read_in_full above 0 tells why a start-up was slow: records from
+		// before the store kept its leaves' facts, or after a crash.
+		m.log.Info("state read", "records", len(list), "read_in_full", inFull, "took", time.Since(start).Round(time.Millisecond))
 	}
 	m.recs = make(map[string]*store.Record, len(list))
 	for _, r := range list {
@@ -58,19 +66,21 @@ func (m *memo) loadLocked() error {
 // than reading every PEM and parsing it here (store.File keeps the leaves'
 // facts beside each record).
 type slimLister interface {
-	ListSlim() ([]*store.Record, error)
+	ListSlim() (recs []*store.Record, inFull int, err error)
 }
 
-func (m *memo) listSlim() ([]*store.Record, error) {
+// listSlim lists every record slim, and how many had to be read in full
+// (every bundle read and parsed).
+func (m *memo) listSlim() ([]*store.Record, int, error) {
 	if s, ok := m.Store.(slimLister); ok {
 		return s.ListSlim()
 	}
 	list, err := m.Store.List()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	slimAll(list)
-	return list, nil
+	return list, len(list), nil
 }
 
 // slimAll drops the PEM of every bundle and keeps its leaf's facts. Parsing

@@ -152,6 +152,9 @@ func New(opt Options) *Daemon {
 		opt.Metrics = nopMetrics{}
 	}
 	mem := newMemo(opt.Store)
+	if mem.log == nil {
+		mem.log = opt.Logger
+	}
 	opt.Store = mem
 	d := &Daemon{
 		opt: opt, log: opt.Logger, memo: mem,

@@ -129,11 +129,15 @@ func (f *File) Get(name string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := st.Record
+	return f.withBundles(dir, st.Record)
+}
+
+// withBundles reads every bundle in a record's directory into r.
+func (f *File) withBundles(dir string, r *Record) (*Record, error) {
 	r.Bundles = map[string]Bundle{}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		return nil, fmt.Errorf("load %s: %w", r.Name, err)
 	}
 	for _, e := range ents {
 		kt, ok := strings.CutSuffix(e.Name(), ".pem")
@@ -142,7 +146,7 @@ func (f *File) Get(name string) (*Record, error) {
 		}
 		pem, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", name, err)
+			return nil, fmt.Errorf("load %s: %w", r.Name, err)
 		}
 		r.Bundles[kt] = Bundle{KeyType: kt, PEM: pem}
 	}

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotcert/hotcert/internal/bundle"
@@ -71,28 +72,37 @@ func factsOf(dir string, bundles map[string]Bundle) map[string]leafFacts {
 
 // ListSlim is List for a reader that needs only decisions' facts: each
 // bundle has its Leaf (nil when unreadable) and no PEM. Records whose facts
-// still describe their bundle files cost one read and a stat per bundle.
-func (f *File) ListSlim() ([]*Record, error) {
-	return f.list(f.getSlim)
+// still describe their bundle files cost one read and a stat per bundle;
+// inFull counts the others, read and parsed whole.
+func (f *File) ListSlim() (recs []*Record, inFull int, err error) {
+	var full atomic.Int64
+	recs, err = f.list(func(name string) (*Record, error) {
+		r, whole, err := f.getSlim(name)
+		if whole {
+			full.Add(1)
+		}
+		return r, err
+	})
+	return recs, int(full.Load()), err
 }
 
-// getSlim is one record for ListSlim.
-func (f *File) getSlim(name string) (*Record, error) {
+// getSlim is one record for ListSlim, and whether it was read whole.
+func (f *File) getSlim(name string) (*Record, bool, error) {
 	dir, err := f.certDir(name)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	st, err := f.readState(name, dir)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if bundles, ok := trusted(dir, st); ok {
 		st.Bundles = bundles
-		return st.Record, nil
+		return st.Record, false, nil
 	}
-	r, err := f.Get(name)
+	r, err := f.withBundles(dir, st.Record)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	for kt, b := range r.Bundles {
 		if c, err := bundle.Leaf(b.PEM); err == nil {
@@ -101,7 +111,7 @@ func (f *File) getSlim(name string) (*Record, error) {
 		b.PEM = nil
 		r.Bundles[kt] = b
 	}
-	return r, nil
+	return r, true, nil
 }
 
 // trusted returns the bundles that st's facts describe, if every one of

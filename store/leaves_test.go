@@ -41,12 +41,16 @@ func newTestFile(t testing.TB) *File {
 	return f
 }
 
-// slimOne is ListSlim's record of name, which must be the only one.
-func slimOne(t *testing.T, f *File, name string) *Record {
+// slimOne is ListSlim's record of name, which must be the only one, read
+// whole (every bundle read and parsed) or not as whole says.
+func slimOne(t *testing.T, f *File, name string, whole bool) *Record {
 	t.Helper()
-	list, err := f.ListSlim()
+	list, inFull, err := f.ListSlim()
 	if err != nil || len(list) != 1 || list[0].Name != name {
 		t.Fatalf("ListSlim = %v, %v", list, err)
+	}
+	if want := map[bool]int{true: 1}[whole]; inFull != want {
+		t.Fatalf("ListSlim read %d records in full, want %d", inFull, want)
 	}
 	return list[0]
 }
@@ -78,7 +82,7 @@ func TestListSlimReadsTheFactsPutWrote(t *testing.T) {
 	if err := json.Unmarshal(raw, &st); err != nil || st.Leaves["ecdsa"].Serial != "beef" {
 		t.Fatalf("state.json leaves = %+v, %v:\n%s", st.Leaves, err, raw)
 	}
-	r := slimOne(t, f, "shop")
+	r := slimOne(t, f, "shop", false)
 	if serialOf(t, r, "ecdsa") != 0xbeef || !r.Bundles["ecdsa"].Leaf.NotBefore.Equal(nb) ||
 		!r.Bundles["ecdsa"].Leaf.NotAfter.Equal(nb.Add(90*24*time.Hour)) || r.Attempts != 1 {
 		t.Fatalf("ListSlim = %+v, leaf %+v", r, r.Bundles["ecdsa"].Leaf)
@@ -88,7 +92,7 @@ func TestListSlimReadsTheFactsPutWrote(t *testing.T) {
 	if err := f.Put(&Record{Name: "shop"}); err != nil {
 		t.Fatal(err)
 	}
-	if r := slimOne(t, f, "shop"); len(r.Bundles) != 0 {
+	if r := slimOne(t, f, "shop", false); len(r.Bundles) != 0 {
 		t.Fatalf("bundles after their removal: %+v", r.Bundles)
 	}
 }
@@ -106,7 +110,7 @@ func TestListSlimReadsABundleWrittenAfterItsFacts(t *testing.T) {
 	if err := atomicfile.Write(filepath.Join(dir, "ecdsa.pem"), leafPEM(t, 2, nb), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := serialOf(t, slimOne(t, f, "shop"), "ecdsa"); got != 2 {
+	if got := serialOf(t, slimOne(t, f, "shop", true), "ecdsa"); got != 2 {
 		t.Fatalf("serial %d after the bundle was replaced, want 2", got)
 	}
 
@@ -119,7 +123,7 @@ func TestListSlimReadsABundleWrittenAfterItsFacts(t *testing.T) {
 	if err := atomicfile.Write(filepath.Join(dir, "rsa2048.pem"), leafPEM(t, 4, nb), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := slimOne(t, f, "shop")
+	r := slimOne(t, f, "shop", true)
 	if serialOf(t, r, "ecdsa") != 3 || serialOf(t, r, "rsa2048") != 4 {
 		t.Fatalf("ListSlim while ordering: %+v", r.Bundles)
 	}
@@ -132,7 +136,7 @@ func TestListSlimReadsABundleWrittenAfterItsFacts(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "rsa2048.pem")); err != nil {
 		t.Fatal(err)
 	}
-	if r := slimOne(t, f, "shop"); len(r.Bundles) != 1 || serialOf(t, r, "ecdsa") != 5 {
+	if r := slimOne(t, f, "shop", true); len(r.Bundles) != 1 || serialOf(t, r, "ecdsa") != 5 {
 		t.Fatalf("ListSlim after a bundle was deleted: %+v", r.Bundles)
 	}
 }
@@ -152,14 +156,14 @@ func TestListSlimWithoutFacts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ecdsa.pem"), leafPEM(t, 7, nb), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := slimOne(t, f, "old"); serialOf(t, r, "ecdsa") != 7 || r.Attempts != 2 || r.Format != 1 {
+	if r := slimOne(t, f, "old", true); serialOf(t, r, "ecdsa") != 7 || r.Attempts != 2 || r.Format != 1 {
 		t.Fatalf("ListSlim of a record without facts: %+v", r)
 	}
 
 	if err := f.Put(&Record{Name: "old", Bundles: map[string]Bundle{"ecdsa": {KeyType: "ecdsa", PEM: []byte("not a certificate")}}}); err != nil {
 		t.Fatal(err)
 	}
-	r := slimOne(t, f, "old")
+	r := slimOne(t, f, "old", true)
 	if b, ok := r.Bundles["ecdsa"]; !ok || b.Leaf != nil || b.PEM != nil {
 		t.Fatalf("an unreadable bundle: %+v", r.Bundles)
 	}
@@ -182,8 +186,8 @@ func BenchmarkStoreList(b *testing.B) {
 	}
 	b.Run("slim", func(b *testing.B) {
 		for b.Loop() {
-			if l, err := f.ListSlim(); err != nil || len(l) != n {
-				b.Fatal(len(l), err)
+			if l, full, err := f.ListSlim(); err != nil || len(l) != n || full != 0 {
+				b.Fatal(len(l), full, err)
 			}
 		}
 	})
