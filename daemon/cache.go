@@ -133,6 +133,16 @@ func (m *memo) some(names []string) (map[string]*store.Record, error) {
 	return out, nil
 }
 
+// peekChanged is takeChanged without taking: what the next pass will find.
+func (m *memo) peekChanged() (names []string, all bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n := range m.changed {
+		names = append(names, n)
+	}
+	return names, m.all
+}
+
 // takeChanged returns the names written since the last call, and whether
 // the whole store was read meanwhile (then every name may have changed).
 func (m *memo) takeChanged() (names []string, all bool) {

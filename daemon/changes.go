@@ -85,6 +85,53 @@ func (d *Daemon) viewInstances(srv served) (views map[string]instanceView, blind
 	return views, blind
 }
 
+// peekWork foretells the pass's work, before it asks HAProxy what it
+// serves, so that it can ask only for what it will look at: the stores of
+// the certificates an incremental pass decides for, or, when everything is
+// to be looked at (a full pass, a sweep of removals), every store. An
+// instance's Epoch that moves, or a change that lands between the peek and
+// takeWork, only makes the pass ask again.
+func (d *Daemon) peekWork(shared error, now time.Time) (names []string, everything bool) {
+	written, all := d.memo.peekChanged()
+	var why string
+	if shared != nil {
+		why = shared.Error()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ch := &d.changes
+	if all || ch.full || why != ch.shared || ch.lastFull.IsZero() || now.Sub(ch.lastFull) >= fullEvery || now.Before(ch.lastFull) ||
+		len(ch.left) > 0 || d.removalsPendingLocked(ch.edited) || d.viewsMayMoveLocked(now) {
+		return nil, true
+	}
+	names = ch.timers.peekDue(now, written)
+	for n := range ch.dirty {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		if _, ok := d.index[n]; !ok {
+			return nil, true // a record of a certificate not desired: a sweep
+		}
+	}
+	return names, false
+}
+
+// viewsMayMoveLocked foretells viewInstances: an instance that will be
+// asked now and was not last time (a held one's probe), or the reverse,
+// or whose Epoch moved since.
+func (d *Daemon) viewsMayMoveLocked(now time.Time) bool {
+	for _, h := range d.opt.HAProxies {
+		v := d.changes.views[h.Name()]
+		if d.haproxies[h.Name()].asking(now) != v.answered {
+			return true
+		}
+		if e, ok := h.(epochs); ok && e.Epoch() != v.epoch {
+			return true
+		}
+	}
+	return false
+}
+
 // takeWork decides whether this pass is full and empties what was gathered.
 func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 	views, moved := d.viewInstances(srv)

@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -117,7 +119,12 @@ func TestIncrementalPassDecidesOnlyWhatChanged(t *testing.T) {
 	if err := d.opt.Store.Put(r); err != nil {
 		t.Fatal(err)
 	}
+	lb.questions()
 	step("one record written", 1, "c3=push")
+	// The pass asked HAProxy for c3's stores alone, not for every store.
+	if all, of := lb.questions(); all != 0 || len(of) != 1 || !slices.Equal(of[0], bundle.Names("c3")) {
+		t.Fatalf("an incremental pass asked for every store %d times, and for %v; want only c3's stores %v", all, of, bundle.Names("c3"))
+	}
 	if s, ok := d.StatusOf("c3"); !ok || s.LastError != "written by an action" || s.Ready {
 		t.Fatalf("StatusOf(c3) = %+v, %v; want the new record, not ready", s, ok)
 	}
@@ -133,7 +140,11 @@ func TestIncrementalPassDecidesOnlyWhatChanged(t *testing.T) {
 	lb.mu.Lock()
 	clear(lb.serving) // a restart that lost every certificate
 	lb.mu.Unlock()
+	lb.questions()
 	d.pass(ctx)
+	if all, _ := lb.questions(); all == 0 {
+		t.Fatal("the full pass after a restart did not ask HAProxy for every store")
+	}
 	if got := d.decidedLast(); got != n-1 {
 		t.Fatalf("after HAProxy restarted: the pass decided %d certificates, want all %d", got, n-1)
 	}

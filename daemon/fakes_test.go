@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -153,6 +154,10 @@ type fakeHAProxy struct {
 	// serving was found otherwise.
 	own   map[string]*big.Int
 	epoch uint64
+	// asks counts the questions of every store (Loaded); askedOf keeps
+	// the names of each LoadedOf.
+	asks    int
+	askedOf [][]string
 }
 
 func newFakeHAProxy(name string) *fakeHAProxy {
@@ -206,6 +211,7 @@ func (l *fakeHAProxy) Remove(_ context.Context, name string) error {
 func (l *fakeHAProxy) Loaded(context.Context) (map[string]*big.Int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.asks++
 	if l.down != nil {
 		return nil, l.down
 	}
@@ -216,7 +222,28 @@ func (l *fakeHAProxy) Loaded(context.Context) (map[string]*big.Int, error) {
 // LoadedOf answers as runtime.Client's does: Loaded's entries for names.
 // The pushes of every test that uses this fake go through it.
 func (l *fakeHAProxy) LoadedOf(ctx context.Context, names []string) (map[string]*big.Int, error) {
-	all, err := l.Loaded(ctx)
+	out, err := pickLoaded(ctx, l.Loaded, names)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asks-- // not a question of every store
+	l.askedOf = append(l.askedOf, slices.Clone(names))
+	return out, err
+}
+
+// questions returns and forgets what the fake was asked: how many times
+// for every store, and the names of each question for a few.
+func (l *fakeHAProxy) questions() (all int, of [][]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	all, of = l.asks, l.askedOf
+	l.asks, l.askedOf = 0, nil
+	return all, of
+}
+
+// pickLoaded is LoadedOf over a fake's Loaded: a fake that changes Loaded
+// (faultyHAProxy) must answer LoadedOf through its own Loaded too.
+func pickLoaded(ctx context.Context, loaded func(context.Context) (map[string]*big.Int, error), names []string) (map[string]*big.Int, error) {
+	all, err := loaded(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -116,6 +116,11 @@ func (l *faultyHAProxy) Loaded(ctx context.Context) (map[string]*big.Int, error)
 	return l.fakeHAProxy.Loaded(ctx)
 }
 
+// LoadedOf fails as Loaded does: the embedded fake's would not.
+func (l *faultyHAProxy) LoadedOf(ctx context.Context, names []string) (map[string]*big.Int, error) {
+	return pickLoaded(ctx, l.Loaded, names)
+}
+
 // TestRefusedPushBacksOff (defect 1): a push that HAProxy keeps refusing is
 // retried with a growing backoff, not at once; the other instance gets the
 // certificate, and the refusing one gets it soon after the fault ends.

@@ -26,15 +26,17 @@ func (st *haproxyState) asking(now time.Time) bool {
 	return st.fault == nil || !st.probing && !now.Before(st.fault.until)
 }
 
-// served asks every HAProxy that is not held back what it serves, in
-// parallel, and returns when a held one is due again.
-func (d *Daemon) served(ctx context.Context, now time.Time) (served, time.Time) {
-	return d.ask(ctx, now, d.answered)
+// served asks every HAProxy that is not held back what it serves of the
+// stores names (nil: of every store), in parallel, and returns when a held
+// one is due again. An instance that answers has a map, empty or not; one
+// that does not, or is held back, has none.
+func (d *Daemon) served(ctx context.Context, now time.Time, names []string) (served, time.Time) {
+	return d.ask(ctx, now, names, d.answered)
 }
 
 // ask is served's work; record, when not nil, takes each instance's
 // outcome (Plan asks without changing what the loop knows).
-func (d *Daemon) ask(ctx context.Context, now time.Time, record func(name string, err error)) (served, time.Time) {
+func (d *Daemon) ask(ctx context.Context, now time.Time, names []string, record func(name string, err error)) (served, time.Time) {
 	results := make([]map[string]*big.Int, len(d.opt.HAProxies))
 	var wake time.Time
 	ask := make([]bool, len(d.opt.HAProxies))
@@ -53,7 +55,7 @@ func (d *Daemon) ask(ctx context.Context, now time.Time, record func(name string
 		}
 		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
 		defer cancel()
-		loaded, err := h.Loaded(cctx)
+		loaded, err := loadedSome(cctx, h, names)
 		if ctx.Err() == nil {
 			if record != nil {
 				record(h.Name(), err)

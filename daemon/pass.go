@@ -37,11 +37,31 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	if err := d.memo.load(); err != nil {
 		return d.readFailed(work{}, err, now)
 	}
-	srv, wake := d.served(ctx, now)
-	next = earliest(next, wake, d.probeCA(ctx, now))
+	// An incremental pass asks each HAProxy only for the stores of the
+	// certificates it decides for: what it serves of all of them is a copy
+	// of 100,000 serials at that scale, made again after every push.
 	shared := d.clusterReady()
+	ask, everything := d.peekWork(shared, now)
+	var asked []configs.Certificate
+	if !everything {
+		asked, _ = d.lookup(ask)
+	}
+	srv, wake := d.served(ctx, now, storesOf(asked, everything))
+	next = earliest(next, wake, d.probeCA(ctx, now))
 	w := d.takeWork(srv, shared, now)
-	decided, err := d.decideWork(w, srv, shared, now)
+	certs, others := d.lookup(w.names)
+	if w.full {
+		certs = w.desired.Certificates
+	}
+	sweep := shared == nil && (w.full || len(w.left) > 0 || others || d.removalsPending(w.edited))
+	switch {
+	case everything:
+	case w.full || sweep:
+		srv, _ = d.served(ctx, now, nil)
+	case !covers(asked, certs):
+		srv, _ = d.served(ctx, now, storeNames(certs))
+	}
+	decided, err := d.decideWork(w, certs, sweep, srv, shared, now)
 	if err != nil {
 		return d.readFailed(w, err, now)
 	}
@@ -56,13 +76,43 @@ func (d *Daemon) pass(ctx context.Context) time.Time {
 	return earliest(next, d.changes.timers.next())
 }
 
-// decideWork decides for every certificate of w, and sweeps removals when
-// something may have changed for them. It returns how many it decided.
-func (d *Daemon) decideWork(w work, srv served, shared error, now time.Time) (int, error) {
-	certs, others := d.lookup(w.names)
-	if w.full {
-		certs = w.desired.Certificates
+// storesOf is what to ask HAProxy for: nil for every store, or the
+// stores of certs (an empty list still asks whether it answers).
+func storesOf(certs []configs.Certificate, everything bool) []string {
+	if everything {
+		return nil
 	}
+	return storeNames(certs)
+}
+
+// covers reports whether every certificate of certs is in asked.
+func covers(asked, certs []configs.Certificate) bool {
+	in := make(map[string]bool, len(asked))
+	for _, c := range asked {
+		in[c.Name] = true
+	}
+	for _, c := range certs {
+		if !in[c.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// storeNames is every store name the certificates' bundles can have: what
+// a decision for them looks up in what HAProxy serves.
+func storeNames(certs []configs.Certificate) []string {
+	out := make([]string, 0, len(certs)*(len(allKeyTypes)+1))
+	for _, c := range certs {
+		out = append(out, bundle.Names(c.Name)...)
+	}
+	return out
+}
+
+// decideWork decides for certs, w's certificates, and sweeps removals when
+// something may have changed for them (sweep; never while the cluster's
+// store does not answer). It returns how many it decided.
+func (d *Daemon) decideWork(w work, certs []configs.Certificate, sweep bool, srv served, shared error, now time.Time) (int, error) {
 	recs, err := d.recordsFor(w.full, certs)
 	if err != nil {
 		return 0, err
@@ -70,8 +120,7 @@ func (d *Daemon) decideWork(w work, srv served, shared error, now time.Time) (in
 	for _, c := range certs {
 		d.decideFor(c, recs[c.Name], srv, shared, now, w.start)
 	}
-	// Removals wait while the cluster's store does not answer.
-	if shared != nil || !(w.full || len(w.left) > 0 || others || d.removalsPending(w.edited)) {
+	if !sweep {
 		return len(certs), nil
 	}
 	if !w.full {
@@ -148,6 +197,10 @@ func (d *Daemon) wantNow() (*configs.Domains, map[string]int) {
 func (d *Daemon) removalsPending(edited bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.removalsPendingLocked(edited)
+}
+
+func (d *Daemon) removalsPendingLocked(edited bool) bool {
 	for _, r := range d.removals.list {
 		if edited || r.State != rmHeld.String() {
 			return true

@@ -36,7 +36,7 @@ func (d *Daemon) Plan(ctx context.Context, doms *configs.Domains) (*Plan, error)
 	if err != nil {
 		return nil, fmt.Errorf("plan: read the store: %w", err)
 	}
-	srv, _ := d.ask(ctx, now, nil)
+	srv, _ := d.ask(ctx, now, nil, nil)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}

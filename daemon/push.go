@@ -94,12 +94,18 @@ type someLoader interface {
 	LoadedOf(ctx context.Context, names []string) (map[string]*big.Int, error)
 }
 
-// loadedOfCert is what l serves of every store cert's bundles can have.
-func loadedOfCert(ctx context.Context, l HAProxy, cert string) (map[string]*big.Int, error) {
-	if s, ok := l.(someLoader); ok {
-		return s.LoadedOf(ctx, bundle.Names(cert))
+// loadedSome is what l serves of the stores names, or of every store when
+// names is nil or l cannot answer for a few.
+func loadedSome(ctx context.Context, l HAProxy, names []string) (map[string]*big.Int, error) {
+	if s, ok := l.(someLoader); ok && names != nil {
+		return s.LoadedOf(ctx, names)
 	}
 	return l.Loaded(ctx)
+}
+
+// loadedOfCert is what l serves of every store cert's bundles can have.
+func loadedOfCert(ctx context.Context, l HAProxy, cert string) (map[string]*big.Int, error) {
+	return loadedSome(ctx, l, bundle.Names(cert))
 }
 
 // loadedOf lists the stores of cert that an instance holds. It looks up

@@ -54,6 +54,25 @@ func (t *timers) due(now time.Time, out []string) []string {
 	return out
 }
 
+// peekDue appends the certificates whose time has come to out, without
+// taking them out: it visits only the heap's entries that are due, and
+// their children.
+func (t *timers) peekDue(now time.Time, out []string) []string {
+	var walk func(i int)
+	walk = func(i int) {
+		if i >= len(t.h) || t.h[i].at.After(now) {
+			return
+		}
+		if t.live(t.h[i]) {
+			out = append(out, t.h[i].name)
+		}
+		walk(2*i + 1)
+		walk(2*i + 2)
+	}
+	walk(0)
+	return out
+}
+
 // next is the earliest live time, zero when there is none.
 func (t *timers) next() time.Time {
 	for len(t.h) > 0 && !t.live(t.h[0]) {
