@@ -93,15 +93,10 @@ func (d *Daemon) viewInstances(srv served) (views map[string]instanceView, blind
 // takeWork, only makes the pass ask again.
 func (d *Daemon) peekWork(shared error, now time.Time) (names []string, everything bool) {
 	written, all := d.memo.peekChanged()
-	var why string
-	if shared != nil {
-		why = shared.Error()
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ch := &d.changes
-	if all || ch.full || why != ch.shared || ch.lastFull.IsZero() || now.Sub(ch.lastFull) >= fullEvery || now.Before(ch.lastFull) ||
-		len(ch.left) > 0 || d.removalsPendingLocked(ch.edited) || d.viewsMayMoveLocked(now) {
+	if d.fullDueLocked(all, shared, now) || len(ch.left) > 0 || d.removalsPendingLocked(ch.edited) || d.viewsMayMoveLocked(now) {
 		return nil, true
 	}
 	names = ch.timers.peekDue(now, written)
@@ -114,6 +109,22 @@ func (d *Daemon) peekWork(shared error, now time.Time) (names []string, everythi
 		}
 	}
 	return names, false
+}
+
+// fullDueLocked reports what makes a pass full, but for instances that
+// moved: a full pass asked for, the whole store read (all), the cluster's
+// readiness changed, or the safety period passed.
+func (d *Daemon) fullDueLocked(all bool, shared error, now time.Time) bool {
+	ch := &d.changes
+	return ch.full || all || sharedWhy(shared) != ch.shared || ch.lastFull.IsZero() ||
+		now.Sub(ch.lastFull) >= fullEvery || now.Before(ch.lastFull)
+}
+
+func sharedWhy(shared error) string {
+	if shared == nil {
+		return ""
+	}
+	return shared.Error()
 }
 
 // viewsMayMoveLocked foretells viewInstances: an instance that will be
@@ -136,10 +147,6 @@ func (d *Daemon) viewsMayMoveLocked(now time.Time) bool {
 func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 	views, moved := d.viewInstances(srv)
 	written, all := d.memo.takeChanged()
-	var why string
-	if shared != nil {
-		why = shared.Error()
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ch := &d.changes
@@ -148,9 +155,8 @@ func (d *Daemon) takeWork(srv served, shared error, now time.Time) work {
 			moved = true
 		}
 	}
-	full := ch.full || all || moved || why != ch.shared || ch.lastFull.IsZero() ||
-		now.Sub(ch.lastFull) >= fullEvery || now.Before(ch.lastFull)
-	ch.views, ch.shared = views, why
+	full := moved || d.fullDueLocked(all, shared, now)
+	ch.views, ch.shared = views, sharedWhy(shared)
 	w := work{full: full, desired: d.desired, edited: ch.edited, start: d.seq}
 	ch.edited = false
 	for n := range ch.left {
