@@ -52,6 +52,9 @@ type fileState struct {
 func factsOf(dir string, bundles map[string]Bundle) map[string]leafFacts {
 	out := make(map[string]leafFacts, len(bundles))
 	for kt, b := range bundles {
+		if len(b.PEM) == 0 {
+			return nil // a slim copy's bundle: its Leaf does not describe what was written
+		}
 		leaf := b.Leaf
 		if leaf == nil {
 			c, err := bundle.Leaf(b.PEM)

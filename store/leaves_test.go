@@ -167,6 +167,15 @@ func TestListSlimWithoutFacts(t *testing.T) {
 	if b, ok := r.Bundles["ecdsa"]; !ok || b.Leaf != nil || b.PEM != nil {
 		t.Fatalf("an unreadable bundle: %+v", r.Bundles)
 	}
+
+	// A slim copy put back (a Leaf without its PEM) writes no facts: they
+	// would describe a bundle that is not what the file holds.
+	if err := f.Put(&Record{Name: "old", Bundles: map[string]Bundle{"ecdsa": {KeyType: "ecdsa", Leaf: &Leaf{SerialNumber: big.NewInt(9)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if b := slimOne(t, f, "old", true).Bundles["ecdsa"]; b.Leaf != nil {
+		t.Fatalf("a bundle written empty reads as serial %v", b.Leaf.SerialNumber)
+	}
 }
 
 // BenchmarkList compares the start-up's read of the store, slim (facts in
