@@ -249,6 +249,12 @@ func BenchmarkCertificatePut(b *testing.B) {
 func (s *scale) puts(p *process, iter int) (answer, served, ca, pushed []float64) {
 	b := s.b
 	api := s.adminAPI(b)
+	if profileDir() != "" {
+		// An execution trace of the five: where a PUT's time goes that is
+		// neither CPU nor the CA (fsyncs, locks, the collector).
+		defer pprofAsync(b, api, "trace", 3, fmt.Sprintf("trace-put-n%d.out", s.n))()
+		time.Sleep(100 * time.Millisecond) // let the trace begin
+	}
 	for j := range 5 {
 		name := fmt.Sprintf("put%d-%d", iter, j)
 		body := fmt.Sprintf(`{"domains": [%q]}`, name+".example.test")

@@ -392,10 +392,16 @@ func profile(b *testing.B, api *adminClient, path, file string) {
 // profileAsync starts profile in the background; the returned function
 // waits for it.
 func profileAsync(b *testing.B, api *adminClient, seconds int, file string) func() {
+	return pprofAsync(b, api, "profile", seconds, file)
+}
+
+// pprofAsync is profileAsync for any of /debug/pprof's timed kinds
+// ("profile", "trace").
+func pprofAsync(b *testing.B, api *adminClient, kind string, seconds int, file string) func() {
 	tok := api.token
 	done := make(chan error, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", api.base, seconds), nil)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", api.base, kind, seconds), nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := (&http.Client{Timeout: time.Duration(seconds+120) * time.Second}).Do(req)
 		if err != nil {
