@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotcert/hotcert/configs"
+	"github.com/hotcert/hotcert/internal/atomicfile"
 	"github.com/hotcert/hotcert/internal/bundle"
 	"github.com/hotcert/hotcert/store"
 )
@@ -292,7 +293,7 @@ func writeStateDir(b *testing.B, dir string, n int, facts bool) {
 			leaf := leaves[i%len(leaves)]
 			leavesJSON = fmt.Sprintf(`,"leaves":{"ecdsa-p256":{"serial":%q,"not_before":%q,"not_after":%q,"inode":%d,"size":%d,"mtime":%q}}`,
 				leaf.SerialNumber.Text(16), leaf.NotBefore.Format(time.RFC3339Nano), leaf.NotAfter.Format(time.RFC3339Nano),
-				fi.Sys().(*syscall.Stat_t).Ino, fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
+				atomicfile.Inode(fi), fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
 		}
 		state := fmt.Sprintf(`{"format":1,"name":%q,"domains":["%s.example.test"],"key_types":["ecdsa-p256"],"ari_check_at":%q,"jitter":0.5%s}`,
 			name, name, now.Add(6*time.Hour).Format(time.RFC3339), leavesJSON)

@@ -24,10 +24,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/atomicfile"
 	"github.com/hotcert/hotcert/store"
 )
 
@@ -207,7 +207,7 @@ func stateWithFacts(rec store.Record, pemPath string, leaf *x509.Certificate) ([
 		store.Record
 		Leaves map[string]facts `json:"leaves"`
 	}{rec, map[string]facts{"ecdsa-p256": {Serial: leaf.SerialNumber.Text(16), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter,
-		Inode: fi.Sys().(*syscall.Stat_t).Ino, Size: fi.Size(), ModTime: fi.ModTime()}}})
+		Inode: atomicfile.Inode(fi), Size: fi.Size(), ModTime: fi.ModTime()}}})
 }
 
 // startLogged starts hotcert; its logs go to profileDir, or when the

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hotcert/hotcert/internal/atomicfile"
@@ -145,10 +144,7 @@ func groupOf(path string) int {
 	if err != nil {
 		return -1
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		return int(sys.Gid)
-	}
-	return -1
+	return atomicfile.Group(st)
 }
 
 // remove takes every line for path out of the file.
@@ -248,11 +244,7 @@ func idOf(path string) (fileID, bool) {
 	if err != nil {
 		return fileID{}, false
 	}
-	id := fileID{size: st.Size(), mod: st.ModTime()}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		id.ino = sys.Ino
-	}
-	return id, true
+	return fileID{ino: atomicfile.Inode(st), size: st.Size(), mod: st.ModTime()}, true
 }
 
 // hasLine is lineFor over the whole file without splitting it: with

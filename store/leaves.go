@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotcert/hotcert/internal/atomicfile"
 	"github.com/hotcert/hotcert/internal/bundle"
 )
 
@@ -68,7 +69,7 @@ func factsOf(dir string, bundles map[string]Bundle) map[string]leafFacts {
 			return nil
 		}
 		out[kt] = leafFacts{Serial: leaf.SerialNumber.Text(16), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter,
-			Inode: inodeOf(fi), Size: fi.Size(), ModTime: fi.ModTime()}
+			Inode: atomicfile.Inode(fi), Size: fi.Size(), ModTime: fi.ModTime()}
 	}
 	return out
 }
@@ -126,7 +127,7 @@ func trusted(dir string, st *fileState) (map[string]Bundle, bool) {
 	out := make(map[string]Bundle, len(st.Leaves))
 	for kt, lf := range st.Leaves {
 		fi, err := os.Stat(filepath.Join(dir, kt+".pem"))
-		if err != nil || inodeOf(fi) != lf.Inode || fi.Size() != lf.Size || !fi.ModTime().Equal(lf.ModTime) {
+		if err != nil || atomicfile.Inode(fi) != lf.Inode || fi.Size() != lf.Size || !fi.ModTime().Equal(lf.ModTime) {
 			return nil, false
 		}
 		serial, ok := new(big.Int).SetString(lf.Serial, 16)

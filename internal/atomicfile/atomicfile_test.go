@@ -92,3 +92,29 @@ func TestMkdirAllSyncsTheParentOfEachDirectoryItCreates(t *testing.T) {
 		t.Fatal("want an error for a file in the way")
 	}
 }
+
+// A Write is a new file: its inode tells it from the one it replaced,
+// which is what store and runtime rely on when size and time are equal.
+func TestWriteGivesANewInode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := Write(p, []byte("same"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(p, []byte("same"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Inode(before) == 0 || Inode(before) == Inode(after) {
+		t.Fatalf("inodes %d then %d: want two different, non-zero", Inode(before), Inode(after))
+	}
+	if Group(after) != os.Getegid() {
+		t.Fatalf("group %d, want %d", Group(after), os.Getegid())
+	}
+}
