@@ -275,8 +275,11 @@ func (s *scale) puts(p *process, iter int) (answer, served, ca, pushed []float64
 		}
 		served = append(served, float64(time.Since(t0).Milliseconds()))
 		ca = append(ca, float64(caTook(b, p, name).Milliseconds()))
-		pushed = append(pushed, float64(loggedSpan(b, p, name,
-			`msg="admin: certificate written"`, `msg=done cert=`+name+` action=issue`).Milliseconds()))
+		// HAProxy serves the certificate a moment before the order's "done"
+		// is logged.
+		done := `msg=done cert=` + name + ` action=issue`
+		waitLog(b, p, done, time.Minute)
+		pushed = append(pushed, float64(loggedSpan(b, p, name, `msg="admin: certificate written"`, done).Milliseconds()))
 	}
 	b.Logf("PUT answered: %v ms; served: %v ms; CA: %v ms; written to pushed: %v ms", answer, served, ca, pushed)
 	return answer, served, ca, pushed
