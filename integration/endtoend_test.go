@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -59,6 +60,25 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if again.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
 		t.Fatalf("after a restart HAProxy serves serial %x, want %x (from disk)", again.SerialNumber, leaf.SerialNumber)
+	}
+
+	// hotcert starts again: it reads its state from the leaves' facts in
+	// state.json, not by reading and parsing the bundle, and orders nothing.
+	p = e.start()
+	eventually(t, 30*time.Second, "hotcert's first pass after its restart", func() error {
+		if p.count("first reconcile pass done") == 0 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if logs := p.Logs(); !strings.Contains(logs, `msg="state read" records=1 read_in_full=0`) {
+		t.Fatalf("hotcert did not read its one record from the leaves' facts at start-up:\n%s", logs)
+	}
+	if n := p.count("order created"); n != 0 {
+		t.Fatalf("hotcert ordered %d times after a restart with a valid certificate", n)
+	}
+	if again, err = h.Served("shop.example.test", nil); err != nil || again.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Fatalf("after hotcert's restart HAProxy serves %v (%v), want serial %x", again, err, leaf.SerialNumber)
 	}
 }
 
